@@ -1,0 +1,52 @@
+# inquest: every target works on a fresh machine; `make setup` is idempotent.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LAB ?= default
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup venv binaries demo test test-unit lint lab-up lab-down lab-status bench clean-lab
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: venv binaries ## install everything: the venv, the apt packages and the Go builds (cached)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@echo "[setup] python venv in $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+binaries: venv ## build the lab's binaries into $$INQUEST_CACHE (default ~/.cache/inquest)
+	@$(PY) -m inquest.lab build
+
+demo: setup ## start the lab and the shop application, and show it
+	@$(PY) -m inquest.lab demo --name $(LAB)
+
+test: setup ## run unit and lab integration tests (starts a private lab)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv ## run only the fast unit tests
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv ## ruff and mypy --strict
+	@$(VENV)/bin/ruff check operator tests
+	@$(VENV)/bin/ruff format --check operator tests
+	@$(VENV)/bin/mypy
+
+lab-up: setup ## start a lab instance named $(LAB)
+	@$(PY) -m inquest.lab up --name $(LAB)
+
+lab-down: venv ## stop the lab instance named $(LAB)
+	@$(PY) -m inquest.lab down --name $(LAB)
+
+lab-status: venv ## show the lab instance named $(LAB)
+	@$(PY) -m inquest.lab status --name $(LAB)
+
+bench: setup ## measure the lab (build times, warm start, memory) into docs/lab.md
+	@$(PY) -m inquest.lab bench --output docs/lab.md

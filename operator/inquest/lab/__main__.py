@@ -1,0 +1,3 @@
+from inquest.lab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+pytest_plugins = ["inquest.lab.pytest_plugin"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,13 +33,19 @@ def test_a_component_that_never_gets_ready_times_out(tmp_path: Path) -> None:
     assert not procs.is_alive(process, str(tmp_path))
 
 
-def test_stop_leaves_processes_it_did_not_start(tmp_path: Path) -> None:
-    ours = procs.start("ours", ["sleep", "30"], tmp_path / "ours.log")
-    # A PID whose command line lacks the instance marker is not ours, so it is left alone.
-    procs.stop(ours, marker=str(tmp_path / "elsewhere"))
-    assert procs.is_alive(ours, "sleep")
-    procs.stop(ours, marker="sleep")
-    assert not procs.is_alive(ours, "sleep")
+def test_stop_by_recorded_pid_leaves_a_process_that_is_not_ours(tmp_path: Path) -> None:
+    # A PID read back from a state file may have been reused by an unrelated process: its command line
+    # lacks the instance's marker, so stop must leave it running.
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        recorded = procs.ManagedProcess("etcd", ["etcd"], tmp_path / "etcd.log", stranger.pid)
+        procs.stop(recorded, marker=str(tmp_path))
+        assert stranger.poll() is None
+        procs.stop(recorded, marker="sleep 30")
+        assert stranger.wait(timeout=5) is not None
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 def test_up_refuses_a_taken_port_and_names_the_component() -> None:

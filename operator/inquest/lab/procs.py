@@ -80,8 +80,9 @@ def start(component: str, command: Sequence[str], log_path: Path, env: dict[str,
 def is_alive(process: ManagedProcess, marker: str) -> bool:
     """True if the PID still runs the command we started (PIDs get reused), identified by a path marker."""
     child = _children.get(process.pid)
-    if child is not None and child.poll() is not None:
-        return False
+    if child is not None:
+        # Our own child: poll() is exact, while /proc/PID/cmdline can read empty during exec of a large binary.
+        return child.poll() is None
     try:
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         stat = Path(f"/proc/{process.pid}/stat").read_text()

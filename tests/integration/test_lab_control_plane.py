@@ -49,13 +49,15 @@ def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> 
 
 def test_crd_object_and_status_subresource(admin_api: Any, namespace: str) -> None:
     extensions = client.ApiextensionsV1Api(admin_api)
-    try:
+    if not any(crd.metadata.name == WIDGET_CRD["metadata"]["name"]
+               for crd in extensions.list_custom_resource_definition().items):
         extensions.create_custom_resource_definition(WIDGET_CRD)
-    except ApiException as error:
-        assert error.status == 409
-    wait_for(lambda: any(c.type == "Established" and c.status == "True" for c in
-                         (extensions.read_custom_resource_definition("widgets.lab.inquest.dev").status.conditions or [])),
-             what="CRD Established")
+
+    def established() -> bool:
+        crd = extensions.read_custom_resource_definition(WIDGET_CRD["metadata"]["name"])
+        return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
+
+    wait_for(established, what="CRD Established")
     objects = client.CustomObjectsApi(admin_api)
     body = {"apiVersion": "lab.inquest.dev/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}
     wait_for(lambda: _create_ok(objects, namespace, body), what="the Widget to be accepted")
@@ -174,3 +176,18 @@ def test_prometheus_answers_across_backfill_and_live_samples(lab: cluster.Lab) -
     assert float(oldest[0]["value"][1]) > cluster.HISTORY_SECONDS * 0.9
     # The counter's rate is 1/s throughout; a window across the seam between backfill and scraping shows it.
     assert float(query(f"rate({selector}[10m])")[0]["value"][1]) == pytest.approx(1.0, rel=0.05)
+
+
+def test_a_second_lab_runs_beside_and_stops_alone(lab: cluster.Lab) -> None:
+    second_name = f"{lab.name}-second"
+    second = cluster.up(second_name)
+    try:
+        assert set(second.ports.values()).isdisjoint(lab.ports.values())
+        assert second.api("GET", "/version")["gitVersion"].startswith("v1.32.")
+        assert second.data_dir != lab.data_dir
+    finally:
+        cluster.down(second_name)
+    assert cluster.Lab.load(second_name) is None
+    assert not any(second.alive(component) for component in second.processes)
+    assert all(lab.alive(component) for component in lab.processes), "stopping one lab touched the other"
+    assert lab.api("GET", "/version")["gitVersion"].startswith("v1.32.")

@@ -39,7 +39,7 @@ def test_wrapper_pins_kubernetes_and_replaces_staging_with_published_twins() -> 
 
 def test_staging_version_rejects_what_it_cannot_map() -> None:
     assert build.staging_version("v1.32.9") == "v0.32.9"
-    with pytest.raises(build.BuildError, match="expected v1.MINOR.PATCH"):
+    with pytest.raises(build.BuildError, match=r"expected v1\.MINOR\.PATCH"):
         build.staging_version("1.32")
 
 

@@ -64,7 +64,9 @@ def render(figures: dict[str, object]) -> str:
     starts = figures["startSeconds"]
     memory = figures["memoryMiB"]
     build_times = figures["buildTimes"]
-    assert isinstance(starts, list) and isinstance(memory, dict) and isinstance(build_times, dict)
+    assert isinstance(starts, list)
+    assert isinstance(memory, dict)
+    assert isinstance(build_times, dict)
     lines = [
         FIGURES_START,
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine_line()}.",

@@ -185,12 +185,14 @@ def build_etcd(work: Path, output: Path, log_path: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
     (work / "go.mod").write_text(etcd_wrapper_gomod(paths.ETCD_VERSION))
     env = go_environment()
-    run_logged("resolve etcd modules", ["go", "get", f"go.etcd.io/etcd/server/v3@{paths.ETCD_VERSION}"], log_path, cwd=work, env=env)
+    run_logged("resolve etcd modules", ["go", "get", f"go.etcd.io/etcd/server/v3@{paths.ETCD_VERSION}"],
+               log_path, cwd=work, env=env)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_suffix(".partial")
     run_logged(
         "build etcd",
-        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "go.etcd.io/etcd/server/v3"],
+        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial),
+         "go.etcd.io/etcd/server/v3"],
         log_path, cwd=work, env=env,
     )
     partial.rename(output)

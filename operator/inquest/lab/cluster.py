@@ -219,7 +219,8 @@ def _prepare(name: str, port_base: int | None) -> Lab:
         "scheduler": ("system:kube-scheduler", "system:masters"),
         "kwok": ("inquest-lab-kwok", "system:masters"),
     }
-    rows = [f'{tokens[identity]},{user},{user},"{group}"' for identity, (user, group) in identities.items()]
+    rows = [f'{tokens[identity]},{user},{user}' + (f',"{group}"' if group else "")
+            for identity, (user, group) in identities.items()]
     (data_dir / "tokens.csv").write_text("\n".join(rows) + "\n")
     os.chmod(data_dir / "tokens.csv", 0o600)
     for identity, (user, _) in identities.items():
@@ -281,7 +282,8 @@ def _commands(lab: Lab) -> dict[str, list[str]]:
                                   kwok.STAGES_DIR),
         "prometheus": [
             str(build.locate("prometheus")), f"--config.file={data / 'prometheus' / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data / 'prometheus' / 'data'}", f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+            f"--storage.tsdb.path={data / 'prometheus' / 'data'}",
+            f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
             "--storage.tsdb.retention.time=15d", "--web.enable-lifecycle", "--log.level=warn",
         ],
         "exporter": [

@@ -39,7 +39,7 @@ def admin_api(lab: cluster.Lab) -> Iterator[Any]:
     """An official-kubernetes-client ApiClient with the lab's admin identity."""
     from kubernetes import config
 
-    client = config.new_client_from_config(config_file=str(lab.kubeconfig_admin))
+    client = config.new_client_from_config(config_file=str(lab.kubeconfig_admin))  # type: ignore[no-untyped-call]
     yield client
     client.close()
 

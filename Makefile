@@ -38,6 +38,7 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff check operator tests
 	@$(VENV)/bin/ruff format --check operator tests
 	@$(VENV)/bin/mypy
+	@$(PY) -m inquest.api.crd --check
 
 lab-up: setup ## start a lab instance named $(LAB)
 	@$(PY) -m inquest.lab up --name $(LAB)

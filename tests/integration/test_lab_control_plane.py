@@ -25,13 +25,23 @@ WIDGET_CRD: dict[str, Any] = {
         "group": "lab.inquest.dev",
         "scope": "Namespaced",
         "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-        "versions": [{
-            "name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-            "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
-                "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
-            }}},
-        }],
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
+                            "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+                        },
+                    }
+                },
+            }
+        ],
     },
 }
 
@@ -49,8 +59,10 @@ def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> 
 
 def test_crd_object_and_status_subresource(admin_api: Any, namespace: str) -> None:
     extensions = client.ApiextensionsV1Api(admin_api)
-    if not any(crd.metadata.name == WIDGET_CRD["metadata"]["name"]
-               for crd in extensions.list_custom_resource_definition().items):
+    if not any(
+        crd.metadata.name == WIDGET_CRD["metadata"]["name"]
+        for crd in extensions.list_custom_resource_definition().items
+    ):
         extensions.create_custom_resource_definition(WIDGET_CRD)
 
     def established() -> bool:
@@ -62,15 +74,18 @@ def test_crd_object_and_status_subresource(admin_api: Any, namespace: str) -> No
     body = {"apiVersion": "lab.inquest.dev/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}
     wait_for(lambda: _create_ok(objects, namespace, body), what="the Widget to be accepted")
     objects.patch_namespaced_custom_object_status(
-        "lab.inquest.dev", "v1", namespace, "widgets", "w1", {"status": {"phase": "Done"}})
+        "lab.inquest.dev", "v1", namespace, "widgets", "w1", {"status": {"phase": "Done"}}
+    )
     stored = objects.get_namespaced_custom_object("lab.inquest.dev", "v1", namespace, "widgets", "w1")
     assert stored["status"] == {"phase": "Done"}
     assert stored["spec"] == {"size": 3}
     # The main resource ignores status; only the subresource writes it.
-    objects.patch_namespaced_custom_object("lab.inquest.dev", "v1", namespace, "widgets", "w1",
-                                           {"status": {"phase": "Ignored"}})
-    assert objects.get_namespaced_custom_object("lab.inquest.dev", "v1", namespace, "widgets",
-                                                "w1")["status"] == {"phase": "Done"}
+    objects.patch_namespaced_custom_object(
+        "lab.inquest.dev", "v1", namespace, "widgets", "w1", {"status": {"phase": "Ignored"}}
+    )
+    assert objects.get_namespaced_custom_object("lab.inquest.dev", "v1", namespace, "widgets", "w1")["status"] == {
+        "phase": "Done"
+    }
 
 
 def _create_ok(objects: Any, namespace: str, body: dict[str, Any]) -> bool:
@@ -96,8 +111,11 @@ def test_restricted_identity_is_forbidden_and_audited(lab: cluster.Lab, namespac
     def audited() -> bool:
         for line in lab.audit_log.read_text().splitlines():
             event = json.loads(line)
-            if (event["user"]["username"] == cluster.OPERATOR_USER and event["verb"] == "list"
-                    and event.get("objectRef", {}).get("namespace") == namespace):
+            if (
+                event["user"]["username"] == cluster.OPERATOR_USER
+                and event["verb"] == "list"
+                and event.get("objectRef", {}).get("namespace") == namespace
+            ):
                 return event["responseStatus"]["code"] == 403
         return False
 
@@ -107,32 +125,52 @@ def test_restricted_identity_is_forbidden_and_audited(lab: cluster.Lab, namespac
 def test_deployment_gets_replicaset_and_running_pods(admin_api: Any, namespace: str) -> None:
     apps = client.AppsV1Api(admin_api)
     core = client.CoreV1Api(admin_api)
-    apps.create_namespaced_deployment(namespace, {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}},
-    })
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx"}]},
+                },
+            },
+        },
+    )
     replica_sets = wait_for(lambda: apps.list_namespaced_replica_set(namespace).items, what="a ReplicaSet")
     assert replica_sets[0].metadata.owner_references[0].name == "web"
 
     def running_and_ready() -> list[Any]:
         pods = core.list_namespaced_pod(namespace, label_selector="app=web").items
-        ready = [pod for pod in pods if pod.status.phase == "Running" and any(
-            c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))]
+        ready = [
+            pod
+            for pod in pods
+            if pod.status.phase == "Running"
+            and any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+        ]
         return ready if len(ready) == 3 else []
 
     pods = wait_for(running_and_ready, what="3 Running and Ready pods")
     assert {pod.spec.node_name for pod in pods} <= set(cluster.NODE_NAMES)
     assert all(pod.metadata.owner_references[0].kind == "ReplicaSet" for pod in pods)
-    wait_for(lambda: (apps.read_namespaced_deployment("web", namespace).status.available_replicas or 0) == 3,
-             what="the Deployment to report 3 available replicas")
+    wait_for(
+        lambda: (apps.read_namespaced_deployment("web", namespace).status.available_replicas or 0) == 3,
+        what="the Deployment to report 3 available replicas",
+    )
 
 
 def test_env_prints_exports_for_both_identities(lab: cluster.Lab) -> None:
     def env(*extra: str) -> dict[str, str]:
-        output = subprocess.run([sys.executable, "-m", "inquest.lab", "env", "--name", lab.name, *extra],
-                                capture_output=True, text=True, check=True).stdout
+        output = subprocess.run(
+            [sys.executable, "-m", "inquest.lab", "env", "--name", lab.name, *extra],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         pairs = [line.removeprefix("export ").split("=", 1) for line in output.splitlines()]
         assert all(line.startswith("export ") for line in output.splitlines())
         return dict(pairs)  # type: ignore[arg-type]
@@ -141,14 +179,24 @@ def test_env_prints_exports_for_both_identities(lab: cluster.Lab) -> None:
     assert admin["PROMETHEUS_URL"] == lab.prometheus_url
     assert admin["INQUEST_LAB_AUDIT_LOG"] == str(lab.audit_log)
     assert "INQUEST_LAB_USER" not in admin
-    kubectl = subprocess.run(["kubectl", "get", "nodes", "-o", "name"], capture_output=True, text=True,
-                             env={**os.environ, "KUBECONFIG": admin["KUBECONFIG"]}, check=True)
+    kubectl = subprocess.run(
+        ["kubectl", "get", "nodes", "-o", "name"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": admin["KUBECONFIG"]},
+        check=True,
+    )
     assert {f"node/{name}" for name in cluster.NODE_NAMES} <= set(kubectl.stdout.split())
 
     operator = env("--as", "operator")
     assert operator["INQUEST_LAB_USER"] == cluster.OPERATOR_USER
-    denied = subprocess.run(["kubectl", "get", "nodes"], capture_output=True, text=True,
-                            env={**os.environ, "KUBECONFIG": operator["KUBECONFIG"]}, check=False)
+    denied = subprocess.run(
+        ["kubectl", "get", "nodes"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": operator["KUBECONFIG"]},
+        check=False,
+    )
     assert denied.returncode != 0
     assert "forbidden" in denied.stderr
 

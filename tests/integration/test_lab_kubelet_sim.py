@@ -36,12 +36,19 @@ def wait_for(predicate: Callable[[], T | None], what: str, timeout: float = TIME
         time.sleep(POLL_SECONDS)
 
 
-def deployment(name: str, annotations: dict[str, str] | None = None, containers: tuple[str, ...] = ("app",),
-               image: str = "registry.example/shop/web:1.4.2") -> dict[str, Any]:
+def deployment(
+    name: str,
+    annotations: dict[str, str] | None = None,
+    containers: tuple[str, ...] = ("app",),
+    image: str = "registry.example/shop/web:1.4.2",
+) -> dict[str, Any]:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
         "spec": {
-            "replicas": 1, "selector": {"matchLabels": {"app": name}},
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name}, "annotations": annotations or {}},
                 "spec": {"containers": [{"name": container, "image": image} for container in containers]},
@@ -72,7 +79,8 @@ class Cluster:
 
     def events(self, pod: Any) -> list[Any]:
         items: list[Any] = self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.name={pod.metadata.name}").items
+            self.namespace, field_selector=f"involvedObject.name={pod.metadata.name}"
+        ).items
         return items
 
     def event(self, pod: Any, reason: str, event_type: str, message_start: str) -> Any:
@@ -84,7 +92,11 @@ class Cluster:
         assert event.message.startswith(message_start), event.message
         reference = event.involved_object
         assert (reference.kind, reference.name, reference.namespace, reference.uid) == (
-            "Pod", pod.metadata.name, self.namespace, pod.metadata.uid)
+            "Pod",
+            pod.metadata.name,
+            self.namespace,
+            pod.metadata.uid,
+        )
         assert event.first_timestamp is not None
         assert event.last_timestamp is not None
         assert event.count >= 1
@@ -141,21 +153,37 @@ def test_pod_becomes_running_and_ready_like_a_kubelet_reports_it(k8s: Cluster) -
     for kind in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"):
         assert kinds[kind].status == "True"
         assert kinds[kind].last_transition_time is not None
-    wait_for(lambda: (k8s.apps.read_namespaced_deployment("web", k8s.namespace).status.available_replicas or 0) == 1,
-             "the Deployment to be available")
+    wait_for(
+        lambda: (k8s.apps.read_namespaced_deployment("web", k8s.namespace).status.available_replicas or 0) == 1,
+        "the Deployment to be available",
+    )
 
 
 def test_job_pod_completes_and_deleted_pods_go_away(k8s: Cluster) -> None:
-    k8s.batch.create_namespaced_job(k8s.namespace, {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
-        "spec": {"template": {"metadata": {"labels": {"app": "migrate"}}, "spec": {
-            "restartPolicy": "Never", "containers": [{"name": "migrate", "image": "registry.example/migrate:2"}]}}},
-    })
+    k8s.batch.create_namespaced_job(
+        k8s.namespace,
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "migrate"},
+            "spec": {
+                "template": {
+                    "metadata": {"labels": {"app": "migrate"}},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "migrate", "image": "registry.example/migrate:2"}],
+                    },
+                }
+            },
+        },
+    )
     pod = k8s.pod_where("migrate", lambda p: p.status.phase == "Succeeded", "Succeeded")
     terminated = container(pod).state.terminated
     assert (terminated.exit_code, terminated.reason) == (0, "Completed")
-    wait_for(lambda: (k8s.batch.read_namespaced_job("migrate", k8s.namespace).status.succeeded or 0) == 1,
-             "the Job to succeed")
+    wait_for(
+        lambda: (k8s.batch.read_namespaced_job("migrate", k8s.namespace).status.succeeded or 0) == 1,
+        "the Job to succeed",
+    )
 
     k8s.deploy("gone")
     pod = k8s.pod_where("gone", is_ready, "Ready")
@@ -169,9 +197,19 @@ def test_job_pod_completes_and_deleted_pods_go_away(k8s: Cluster) -> None:
 def test_crashloop_restarts_keep_rising_and_a_rollout_brings_it_in(k8s: Cluster) -> None:
     k8s.deploy("api")
     healthy = k8s.pod_where("api", is_ready, "Ready")
-    patch = {"spec": {"template": {"metadata": {"annotations": {
-        kwok.POD_FAILURE_ANNOTATION: "crashloop", kwok.EXIT_CODE_ANNOTATION: "3",
-        kwok.INTERVAL_ANNOTATION: "1s"}}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "metadata": {
+                    "annotations": {
+                        kwok.POD_FAILURE_ANNOTATION: "crashloop",
+                        kwok.EXIT_CODE_ANNOTATION: "3",
+                        kwok.INTERVAL_ANNOTATION: "1s",
+                    }
+                }
+            }
+        }
+    }
     k8s.apps.patch_namespaced_deployment("api", k8s.namespace, patch)
 
     def crashing(pod: Any) -> bool:
@@ -192,8 +230,11 @@ def test_crashloop_restarts_keep_rising_and_a_rollout_brings_it_in(k8s: Cluster)
     # The old pod keeps serving: the rollout is stuck, as with a real crashing release.
     assert any(p.metadata.name == healthy.metadata.name and is_ready(p) for p in k8s.pods("api"))
     before = container(pod).restart_count
-    k8s.pod_where("api", lambda p: p.metadata.name == pod.metadata.name and container(p).restart_count > before,
-                  "restartCount to keep rising")
+    k8s.pod_where(
+        "api",
+        lambda p: p.metadata.name == pod.metadata.name and container(p).restart_count > before,
+        "restartCount to keep rising",
+    )
 
 
 def test_oomkilled_restarts_with_exit_code_137(k8s: Cluster) -> None:
@@ -230,8 +271,10 @@ def test_notready_runs_but_never_becomes_ready(k8s: Cluster) -> None:
     ready = condition(pod, "Ready")
     assert (ready.status, ready.reason) == ("False", "ContainersNotReady")
     first = k8s.event(pod, "Unhealthy", "Warning", "Readiness probe failed: ")
-    wait_for(lambda: any(e.reason == "Unhealthy" and e.count > first.count for e in k8s.events(pod)),
-             "the readiness probe to keep failing")
+    wait_for(
+        lambda: any(e.reason == "Unhealthy" and e.count > first.count for e in k8s.events(pod)),
+        "the readiness probe to keep failing",
+    )
     assert not is_ready(k8s.pods("web")[0])
 
 
@@ -256,15 +299,23 @@ def test_containercreating_is_stuck_pending_on_a_volume(k8s: Cluster) -> None:
 
 
 def test_removing_the_annotation_heals_a_pod(k8s: Cluster) -> None:
-    k8s.core.create_namespaced_pod(k8s.namespace, {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "flaky", "labels": {"app": "flaky"},
-                     "annotations": {kwok.POD_FAILURE_ANNOTATION: "crashloop"}},
-        "spec": {"containers": [{"name": "app", "image": "registry.example/flaky:1"}]},
-    })
+    k8s.core.create_namespaced_pod(
+        k8s.namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "flaky",
+                "labels": {"app": "flaky"},
+                "annotations": {kwok.POD_FAILURE_ANNOTATION: "crashloop"},
+            },
+            "spec": {"containers": [{"name": "app", "image": "registry.example/flaky:1"}]},
+        },
+    )
     k8s.pod_where("flaky", lambda p: container(p).restart_count >= 1, "a restart")
-    k8s.core.patch_namespaced_pod("flaky", k8s.namespace,
-                                  {"metadata": {"annotations": {kwok.POD_FAILURE_ANNOTATION: None}}})
+    k8s.core.patch_namespaced_pod(
+        "flaky", k8s.namespace, {"metadata": {"annotations": {kwok.POD_FAILURE_ANNOTATION: None}}}
+    )
     pod = k8s.pod_where("flaky", is_ready, "Ready again")
     assert container(pod).restart_count >= 1  # history is kept
     assert container(pod).state.running is not None
@@ -322,12 +373,16 @@ def test_node_manifest_keeps_its_status_and_needs_no_toleration(admin_api: Any) 
     assert node.status.node_info.kubelet_version.startswith("v1.")
 
 
-@pytest.mark.parametrize(("mode", "kind", "reason", "event"), [
-    ("diskpressure", "DiskPressure", "KubeletHasDiskPressure", "NodeHasDiskPressure"),
-    ("memorypressure", "MemoryPressure", "KubeletHasInsufficientMemory", "NodeHasInsufficientMemory"),
-])
-def test_node_pressure_comes_and_goes(admin_api: Any, sim_node: str, mode: str, kind: str, reason: str,
-                                      event: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "kind", "reason", "event"),
+    [
+        ("diskpressure", "DiskPressure", "KubeletHasDiskPressure", "NodeHasDiskPressure"),
+        ("memorypressure", "MemoryPressure", "KubeletHasInsufficientMemory", "NodeHasInsufficientMemory"),
+    ],
+)
+def test_node_pressure_comes_and_goes(
+    admin_api: Any, sim_node: str, mode: str, kind: str, reason: str, event: str
+) -> None:
     core: Any = client.CoreV1Api(admin_api)
     annotate_node(core, sim_node, mode)
     wait_for(lambda: node_condition_is(core, sim_node, kind, "True"), f"{kind} True")
@@ -347,9 +402,13 @@ def test_node_notready_and_back(admin_api: Any, sim_node: str) -> None:
     assert ready.last_heartbeat_time is not None
     event = node_event(core, sim_node, "NodeNotReady")
     assert event.type == "Normal"
-    wait_for(lambda: any((t.key, t.effect) == ("node.kubernetes.io/not-ready", "NoExecute")
-                         for t in (core.read_node(sim_node).spec.taints or [])),
-             "kube-controller-manager's not-ready NoExecute taint")
+    wait_for(
+        lambda: any(
+            (t.key, t.effect) == ("node.kubernetes.io/not-ready", "NoExecute")
+            for t in (core.read_node(sim_node).spec.taints or [])
+        ),
+        "kube-controller-manager's not-ready NoExecute taint",
+    )
     annotate_node(core, sim_node, None)
     wait_for(lambda: node_condition_is(core, sim_node, "Ready", "True"), "Ready True again")
     node_event(core, sim_node, "NodeReady")

@@ -65,21 +65,41 @@ def metrics_lab(tmp_path: Path) -> Iterator[MetricsLab]:
     marker = str(tmp_path)
     try:
         series_start = time.time()
-        spec = SeriesSpec.model_validate({
-            "name": METRIC, "type": "counter", "labels": {"service": "checkout"}, "noise": 0.05,
-            # Rate steps from 1/s to 5/s halfway through the history.
-            "points": [{"at": -HISTORY_SECONDS, "value": 1.0}, {"at": -HISTORY_SECONDS / 2, "value": 5.0}],
-            "reference_time": series_start,
-        })
+        spec = SeriesSpec.model_validate(
+            {
+                "name": METRIC,
+                "type": "counter",
+                "labels": {"service": "checkout"},
+                "noise": 0.05,
+                # Rate steps from 1/s to 5/s halfway through the history.
+                "points": [{"at": -HISTORY_SECONDS, "value": 1.0}, {"at": -HISTORY_SECONDS / 2, "value": 5.0}],
+                "reference_time": series_start,
+            }
+        )
         series_file = tmp_path / "series.json"
         write_series_file(series_file, [spec])
         exporter_port, prometheus_port = procs.free_port(), procs.free_port()
-        exporter = procs.start("exporter", [
-            sys.executable, "-m", "inquest.lab.exporter", "--port", str(exporter_port),
-            "--series-file", str(series_file)], tmp_path / "exporter.log")
+        exporter = procs.start(
+            "exporter",
+            [
+                sys.executable,
+                "-m",
+                "inquest.lab.exporter",
+                "--port",
+                str(exporter_port),
+                "--series-file",
+                str(series_file),
+            ],
+            tmp_path / "exporter.log",
+        )
         started.append(exporter)
-        procs.wait_until(exporter, marker, lambda: procs.http_ok(f"http://127.0.0.1:{exporter_port}/healthz"),
-                         timeout_seconds=30, what="serving /healthz")
+        procs.wait_until(
+            exporter,
+            marker,
+            lambda: procs.http_ok(f"http://127.0.0.1:{exporter_port}/healthz"),
+            timeout_seconds=30,
+            what="serving /healthz",
+        )
 
         config_file = tmp_path / "prometheus.yml"
         config_file.write_text(prometheus_config(f"127.0.0.1:{exporter_port}", SCRAPE_SECONDS))
@@ -88,12 +108,21 @@ def metrics_lab(tmp_path: Path) -> Iterator[MetricsLab]:
         history_end = time.time()
         backfill([spec], series_start - HISTORY_SECONDS, history_end, SCRAPE_SECONDS, data_dir, promtool=PROMTOOL)
         prometheus_url = f"http://127.0.0.1:{prometheus_port}"
-        prometheus = procs.start("prometheus", [
-            PROMETHEUS, f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
-            f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"], tmp_path / "prometheus.log")
+        prometheus = procs.start(
+            "prometheus",
+            [
+                PROMETHEUS,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={data_dir}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                "--log.level=warn",
+            ],
+            tmp_path / "prometheus.log",
+        )
         started.append(prometheus)
-        procs.wait_until(prometheus, marker, lambda: procs.http_ok(f"{prometheus_url}/-/ready"),
-                         timeout_seconds=60, what="ready")
+        procs.wait_until(
+            prometheus, marker, lambda: procs.http_ok(f"{prometheus_url}/-/ready"), timeout_seconds=60, what="ready"
+        )
         yield MetricsLab(prometheus_url, spec, history_end)
     finally:
         for process in reversed(started):

@@ -22,8 +22,11 @@ REFERENCE = 1_700_000_000.0
 
 def make_spec(**overrides: Any) -> SeriesSpec:
     fields: dict[str, Any] = {
-        "name": "http_requests_total", "type": "counter", "labels": {"service": "checkout"},
-        "points": [{"at": "-10m", "value": 2.0}], "reference_time": REFERENCE,
+        "name": "http_requests_total",
+        "type": "counter",
+        "labels": {"service": "checkout"},
+        "points": [{"at": "-10m", "value": 2.0}],
+        "reference_time": REFERENCE,
     }
     fields.update(overrides)
     return SeriesSpec.model_validate(fields)
@@ -64,8 +67,9 @@ async def test_metrics_follow_the_clock_and_the_series_file(tmp_path: Path) -> N
         values = parse_exposition(await (await client.get("/metrics")).text())
         assert values == {'http_requests_total{service="checkout"}': 1220.0}
 
-        gauge = make_spec(name="queue_depth", type="gauge", labels={"queue": "orders"},
-                          points=[{"at": "-1m", "value": 4.0}])
+        gauge = make_spec(
+            name="queue_depth", type="gauge", labels={"queue": "orders"}, points=[{"at": "-1m", "value": 4.0}]
+        )
         write_series_file(series_file, [make_spec(), gauge])
         values = parse_exposition(await (await client.get("/metrics")).text())
         assert values == {'http_requests_total{service="checkout"}': 1220.0, 'queue_depth{queue="orders"}': 4.0}
@@ -107,16 +111,25 @@ def test_entry_point_serves_on_loopback(tmp_path: Path) -> None:
     series_file = tmp_path / "series.json"
     write_series_file(series_file, [make_spec(reference_time=time.time())])
     port = procs.free_port()
-    process = procs.start("exporter", [sys.executable, "-m", "inquest.lab.exporter", "--port", str(port),
-                                       "--series-file", str(series_file)], tmp_path / "exporter.log")
+    process = procs.start(
+        "exporter",
+        [sys.executable, "-m", "inquest.lab.exporter", "--port", str(port), "--series-file", str(series_file)],
+        tmp_path / "exporter.log",
+    )
     try:
-        procs.wait_until(process, str(series_file), lambda: procs.http_ok(f"http://127.0.0.1:{port}/healthz"),
-                         timeout_seconds=30, what="serving /healthz")
+        procs.wait_until(
+            process,
+            str(series_file),
+            lambda: procs.http_ok(f"http://127.0.0.1:{port}/healthz"),
+            timeout_seconds=30,
+            what="serving /healthz",
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             body = response.read().decode()
         assert 'http_requests_total{service="checkout"}' in body
-        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True,
-                                   check=False).stdout
+        listening = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=False
+        ).stdout
         assert [line.split()[3] for line in listening.splitlines()] == [f"127.0.0.1:{port}"]
     finally:
         procs.stop(process, str(series_file))

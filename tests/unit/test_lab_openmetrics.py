@@ -21,7 +21,7 @@ REFERENCE = 1_700_000_000.0
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 needs_promtool = pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool is not installed")
 
-SAMPLE_LINE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+) (?P<ts>\S+)$')
+SAMPLE_LINE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+) (?P<ts>\S+)$")
 LABEL_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
 
 Sample = tuple[str, tuple[tuple[str, str], ...], float, float]
@@ -29,8 +29,11 @@ Sample = tuple[str, tuple[tuple[str, str], ...], float, float]
 
 def make_spec(**overrides: Any) -> SeriesSpec:
     fields: dict[str, Any] = {
-        "name": "http_requests_total", "type": "counter", "labels": {"service": "checkout"},
-        "points": [{"at": "-10m", "value": 1.0}, {"at": "-5m", "value": 5.0}], "reference_time": REFERENCE,
+        "name": "http_requests_total",
+        "type": "counter",
+        "labels": {"service": "checkout"},
+        "points": [{"at": "-10m", "value": 1.0}, {"at": "-5m", "value": 5.0}],
+        "reference_time": REFERENCE,
     }
     fields.update(overrides)
     return SeriesSpec.model_validate(fields)
@@ -68,7 +71,7 @@ def render(specs: list[SeriesSpec], start: float, end: float, step: float) -> tu
 
 
 def test_history_parses_back_with_families_labels_and_values() -> None:
-    counter = make_spec(labels={"service": "check\"out", "path": "C:\\tmp\nx"})
+    counter = make_spec(labels={"service": 'check"out', "path": "C:\\tmp\nx"})
     other_counter = make_spec(labels={"service": "payments"})
     gauge = make_spec(name="queue_depth", type="gauge", labels={}, points=[{"at": "-2m", "value": 7.5}])
     text, count = render([counter, gauge, other_counter], REFERENCE - 900, REFERENCE, 30)
@@ -84,8 +87,10 @@ def test_history_parses_back_with_families_labels_and_values() -> None:
     by_series: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[float, float]]] = {}
     for name, labels, value, ts in samples:
         by_series.setdefault((name, labels), []).append((ts, value))
-    counter_key = ("http_requests_total", (("job", LAB_JOB), ("instance", LAB_INSTANCE),
-                                           ("service", 'check"out'), ("path", "C:\\tmp\nx")))
+    counter_key = (
+        "http_requests_total",
+        (("job", LAB_JOB), ("instance", LAB_INSTANCE), ("service", 'check"out'), ("path", "C:\\tmp\nx")),
+    )
     assert counter_key in by_series
     history = by_series[counter_key]
     # No samples before the first point (-10m); 30 s grid from there to the end.
@@ -168,6 +173,7 @@ def test_prometheus_config_pins_job_and_instance() -> None:
 def test_prometheus_config_passes_promtool_check(tmp_path: Path) -> None:
     config_file = tmp_path / "prometheus.yml"
     config_file.write_text(prometheus_config("127.0.0.1:9123"))
-    checked = subprocess.run([PROMTOOL, "check", "config", str(config_file)], capture_output=True, text=True,
-                             check=False)
+    checked = subprocess.run(
+        [PROMTOOL, "check", "config", str(config_file)], capture_output=True, text=True, check=False
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr

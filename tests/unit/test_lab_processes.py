@@ -13,8 +13,9 @@ from inquest.lab.errors import LabError
 
 
 def test_a_component_that_dies_on_start_reports_its_log(tmp_path: Path) -> None:
-    process = procs.start("widgetd", ["sh", "-c", f"echo 'listen failed: bad flag' ; exit 7 # {tmp_path}"],
-                          tmp_path / "widgetd.log")
+    process = procs.start(
+        "widgetd", ["sh", "-c", f"echo 'listen failed: bad flag' ; exit 7 # {tmp_path}"], tmp_path / "widgetd.log"
+    )
     with pytest.raises(LabError) as failure:
         procs.wait_until(process, str(tmp_path), lambda: False, timeout_seconds=10, what="ready")
     assert failure.value.component == "widgetd"

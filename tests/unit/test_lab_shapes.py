@@ -14,7 +14,9 @@ REFERENCE = 1_700_000_000.0
 
 def make_spec(**overrides: Any) -> SeriesSpec:
     fields: dict[str, Any] = {
-        "name": "http_requests_total", "type": "counter", "labels": {"service": "checkout"},
+        "name": "http_requests_total",
+        "type": "counter",
+        "labels": {"service": "checkout"},
         "points": [{"at": "-1h", "value": 1.0}, {"at": "-30m", "value": 5.0}, {"at": "0s", "value": 0.5}],
         "reference_time": REFERENCE,
     }
@@ -34,10 +36,23 @@ def brute_force_integral(spec: SeriesSpec, t: float, slices: int = 100_000) -> f
     return total
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("-6h", -21600.0), ("-30m", -1800.0), ("0s", 0.0), ("90s", 90.0), ("1h30m", 5400.0), ("250ms", 0.25),
-    ("1.5h", 5400.0), ("+2d", 172800.0), ("45", 45.0), ("-12.5", -12.5), (30, 30.0), (-0.5, -0.5),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("-6h", -21600.0),
+        ("-30m", -1800.0),
+        ("0s", 0.0),
+        ("90s", 90.0),
+        ("1h30m", 5400.0),
+        ("250ms", 0.25),
+        ("1.5h", 5400.0),
+        ("+2d", 172800.0),
+        ("45", 45.0),
+        ("-12.5", -12.5),
+        (30, 30.0),
+        (-0.5, -0.5),
+    ],
+)
 def test_durations_parse_to_seconds(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -90,8 +105,12 @@ def test_gauge_step_and_linear_levels() -> None:
 
 @pytest.mark.parametrize("shape", ["step", "linear"])
 def test_noisy_counter_is_monotonic_and_stays_near_the_exact_value(shape: str) -> None:
-    points = [{"at": "-1h", "value": 0.1}, {"at": "-20m", "value": 0.0}, {"at": "-10m", "value": 25.0},
-              {"at": "0s", "value": 2.0}]
+    points = [
+        {"at": "-1h", "value": 0.1},
+        {"at": "-20m", "value": 0.0},
+        {"at": "-10m", "value": 25.0},
+        {"at": "0s", "value": 2.0},
+    ]
     noisy = make_spec(points=points, shape=shape, noise=0.9)
     exact = make_spec(points=points, shape=shape)
     previous = 0.0
@@ -127,31 +146,40 @@ def test_noisy_gauge_jitters_within_its_relative_bound() -> None:
 
 
 def test_yaml_style_input_parses() -> None:
-    spec = SeriesSpec.model_validate({
-        "name": "http_requests_total", "type": "counter", "labels": {"service": "checkout", "code": 500},
-        "points": [{"at": "-6h", "value": 0.1}, {"at": "0s", "value": 25}], "shape": "step", "noise": 0.05,
-        "reference_time": REFERENCE,
-    })
+    spec = SeriesSpec.model_validate(
+        {
+            "name": "http_requests_total",
+            "type": "counter",
+            "labels": {"service": "checkout", "code": 500},
+            "points": [{"at": "-6h", "value": 0.1}, {"at": "0s", "value": 25}],
+            "shape": "step",
+            "noise": 0.05,
+            "reference_time": REFERENCE,
+        }
+    )
     assert spec.labels["code"] == "500"
     assert [point.at for point in spec.points] == [-21600.0, 0.0]
     assert SeriesSpec.model_validate(spec.model_dump(mode="json")) == spec
 
 
-@pytest.mark.parametrize(("overrides", "field", "message"), [
-    ({"type": "histogram"}, "type", "'counter' or 'gauge'"),
-    ({"shape": "cubic"}, "shape", "'step' or 'linear'"),
-    ({"points": []}, "points", "at least 1"),
-    ({"points": [{"at": "0s", "value": 1}, {"at": "-1h", "value": 2}]}, "points", "increasing order"),
-    ({"points": [{"at": "-1h", "value": 1}, {"at": "0s", "value": -2}]}, "points[1].value", "must be >= 0"),
-    ({"points": [{"at": "soon", "value": 1}]}, "points.0.at", "not a duration"),
-    ({"noise": 1.0}, "noise", "less than 1"),
-    ({"noise": -0.1}, "noise", "greater than or equal to 0"),
-    ({"name": "http requests"}, "name", "metric name"),
-    ({"name": "http_requests"}, "name", "must end with '_total'"),
-    ({"labels": {"job": "x"}}, "labels", "reserved"),
-    ({"labels": {"bad-label": "x"}}, "labels", "label name"),
-    ({"colour": "red"}, "colour", "Extra inputs"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"type": "histogram"}, "type", "'counter' or 'gauge'"),
+        ({"shape": "cubic"}, "shape", "'step' or 'linear'"),
+        ({"points": []}, "points", "at least 1"),
+        ({"points": [{"at": "0s", "value": 1}, {"at": "-1h", "value": 2}]}, "points", "increasing order"),
+        ({"points": [{"at": "-1h", "value": 1}, {"at": "0s", "value": -2}]}, "points[1].value", "must be >= 0"),
+        ({"points": [{"at": "soon", "value": 1}]}, "points.0.at", "not a duration"),
+        ({"noise": 1.0}, "noise", "less than 1"),
+        ({"noise": -0.1}, "noise", "greater than or equal to 0"),
+        ({"name": "http requests"}, "name", "metric name"),
+        ({"name": "http_requests"}, "name", "must end with '_total'"),
+        ({"labels": {"job": "x"}}, "labels", "reserved"),
+        ({"labels": {"bad-label": "x"}}, "labels", "label name"),
+        ({"colour": "red"}, "colour", "Extra inputs"),
+    ],
+)
 def test_invalid_specs_are_rejected_naming_the_field(overrides: dict[str, Any], field: str, message: str) -> None:
     with pytest.raises(ValidationError) as failure:
         make_spec(**overrides)

@@ -9,8 +9,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "inquest"
 
 def test_operator_code_never_mentions_the_lab_simulation_prefix() -> None:
     offenders = [
-        path.relative_to(PACKAGE) for path in PACKAGE.rglob("*")
-        if path.is_file() and "lab" not in path.relative_to(PACKAGE).parts
+        path.relative_to(PACKAGE)
+        for path in PACKAGE.rglob("*")
+        if path.is_file()
+        and "lab" not in path.relative_to(PACKAGE).parts
         and "sim.inquest.dev" in path.read_text(errors="replace")
     ]
     assert PACKAGE.is_dir()

@@ -34,8 +34,10 @@ def machine_line() -> str:
     except OSError:
         pass
     memory_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
-    return (f"{os.cpu_count()} cores ({cpu}), {memory_kib / 1024 / 1024:.0f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory_kib / 1024 / 1024:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def measure(starts: int) -> dict[str, object]:
@@ -52,8 +54,9 @@ def measure(starts: int) -> dict[str, object]:
                 cluster.progress("deploying the shop application to measure memory with a workload")
                 demo.deploy_shop(lab)
                 time.sleep(5)
-                memory = {component: round(resident_mib(process.pid), 1)
-                          for component, process in lab.processes.items()}
+                memory = {
+                    component: round(resident_mib(process.pid), 1) for component, process in lab.processes.items()
+                }
         finally:
             cluster.down(name)
     build_times = json.loads(paths.build_times_file().read_text()) if paths.build_times_file().exists() else {}

@@ -56,15 +56,21 @@ def go_environment() -> dict[str, str]:
     return env
 
 
-def run_logged(step: str, command: Sequence[str], log_path: Path, cwd: Path | None = None,
-               env: dict[str, str] | None = None) -> str:
+def run_logged(
+    step: str, command: Sequence[str], log_path: Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> str:
     """Runs a command with its output appended to log_path; raises BuildError with the log tail."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a") as handle:
         handle.write(f"$ {' '.join(command)}\n")
         handle.flush()
         completed = subprocess.run(
-            list(command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=handle, text=True,
+            list(command),
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=handle,
+            text=True,
             check=False,
         )
         handle.write(completed.stdout)
@@ -151,7 +157,8 @@ def prepare_kubernetes_wrapper(work: Path, log_path: Path) -> None:
     info = run_logged(
         "read k8s.io/kubernetes go.mod",
         ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-        log_path, env=go_environment(),
+        log_path,
+        env=go_environment(),
     )
     gomod_path = json.loads(info).get("GoMod")
     if not gomod_path:
@@ -174,9 +181,19 @@ def build_kubernetes_component(component: str, work: Path, output: Path, log_pat
     partial = output.with_suffix(".partial")
     run_logged(
         f"build {component}",
-        ["go", "build", "-trimpath", "-ldflags", kubernetes_ldflags(paths.KUBERNETES_VERSION),
-         "-o", str(partial), f"k8s.io/kubernetes/cmd/{component}"],
-        log_path, cwd=work, env=go_environment(),
+        [
+            "go",
+            "build",
+            "-trimpath",
+            "-ldflags",
+            kubernetes_ldflags(paths.KUBERNETES_VERSION),
+            "-o",
+            str(partial),
+            f"k8s.io/kubernetes/cmd/{component}",
+        ],
+        log_path,
+        cwd=work,
+        env=go_environment(),
     )
     partial.rename(output)
 
@@ -185,15 +202,21 @@ def build_etcd(work: Path, output: Path, log_path: Path) -> None:
     work.mkdir(parents=True, exist_ok=True)
     (work / "go.mod").write_text(etcd_wrapper_gomod(paths.ETCD_VERSION))
     env = go_environment()
-    run_logged("resolve etcd modules", ["go", "get", f"go.etcd.io/etcd/server/v3@{paths.ETCD_VERSION}"],
-               log_path, cwd=work, env=env)
+    run_logged(
+        "resolve etcd modules",
+        ["go", "get", f"go.etcd.io/etcd/server/v3@{paths.ETCD_VERSION}"],
+        log_path,
+        cwd=work,
+        env=env,
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_suffix(".partial")
     run_logged(
         "build etcd",
-        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial),
-         "go.etcd.io/etcd/server/v3"],
-        log_path, cwd=work, env=env,
+        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "go.etcd.io/etcd/server/v3"],
+        log_path,
+        cwd=work,
+        env=env,
     )
     partial.rename(output)
 
@@ -204,8 +227,7 @@ def go_install(package: str, output: Path, log_path: Path) -> None:
     env = go_environment()
     env["GOBIN"] = str(gobin)
     env["GOFLAGS"] = "-buildvcs=false"
-    run_logged(f"go install {package}", ["go", "install", "-trimpath", "-ldflags", "-s -w", package],
-               log_path, env=env)
+    run_logged(f"go install {package}", ["go", "install", "-trimpath", "-ldflags", "-s -w", package], log_path, env=env)
     built = gobin / package.split("@")[0].rsplit("/", 1)[-1]
     built.rename(output)
     shutil.rmtree(gobin, ignore_errors=True)
@@ -219,8 +241,12 @@ def install_apt_packages(log_path: Path) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     run_logged("apt-get update", [*sudo, "apt-get", "update", "-q"], log_path, env=env)
-    run_logged("apt-get install", [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
-               log_path, env=env)
+    run_logged(
+        "apt-get install",
+        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        log_path,
+        env=env,
+    )
 
 
 def record_time(name: str, seconds: float) -> None:
@@ -228,8 +254,7 @@ def record_time(name: str, seconds: float) -> None:
     record: dict[str, object] = {}
     if record_path.exists():
         record = json.loads(record_path.read_text())
-    record[name] = {"seconds": round(seconds, 1), "date": datetime.now(UTC).date().isoformat(),
-                    "cores": os.cpu_count()}
+    record[name] = {"seconds": round(seconds, 1), "date": datetime.now(UTC).date().isoformat(), "cores": os.cpu_count()}
     record_path.parent.mkdir(parents=True, exist_ok=True)
     record_path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
@@ -242,20 +267,35 @@ def plan() -> list[Step]:
         Step("kubernetes modules", kube_work / ".ready", lambda p: prepare_kubernetes_wrapper(kube_work, p)),
     ]
     steps += [
-        Step(component, binary_path(component, paths.KUBERNETES_VERSION),
-             lambda p, c=component: build_kubernetes_component(  # type: ignore[misc]
-                 c, kube_work, binary_path(c, paths.KUBERNETES_VERSION), p))
+        Step(
+            component,
+            binary_path(component, paths.KUBERNETES_VERSION),
+            lambda p, c=component: build_kubernetes_component(  # type: ignore[misc]
+                c, kube_work, binary_path(c, paths.KUBERNETES_VERSION), p
+            ),
+        )
         for component in KUBERNETES_COMPONENTS
     ]
     steps += [
-        Step("etcd", binary_path("etcd", paths.ETCD_VERSION),
-             lambda p: build_etcd(etcd_work, binary_path("etcd", paths.ETCD_VERSION), p)),
-        Step("kwok", binary_path("kwok", paths.KWOK_VERSION),
-             lambda p: go_install(f"sigs.k8s.io/kwok/cmd/kwok@{paths.KWOK_VERSION}",
-                                  binary_path("kwok", paths.KWOK_VERSION), p)),
-        Step("helm", binary_path("helm", paths.HELM_VERSION),
-             lambda p: go_install(f"helm.sh/helm/v3/cmd/helm@{paths.HELM_VERSION}",
-                                  binary_path("helm", paths.HELM_VERSION), p)),
+        Step(
+            "etcd",
+            binary_path("etcd", paths.ETCD_VERSION),
+            lambda p: build_etcd(etcd_work, binary_path("etcd", paths.ETCD_VERSION), p),
+        ),
+        Step(
+            "kwok",
+            binary_path("kwok", paths.KWOK_VERSION),
+            lambda p: go_install(
+                f"sigs.k8s.io/kwok/cmd/kwok@{paths.KWOK_VERSION}", binary_path("kwok", paths.KWOK_VERSION), p
+            ),
+        ),
+        Step(
+            "helm",
+            binary_path("helm", paths.HELM_VERSION),
+            lambda p: go_install(
+                f"helm.sh/helm/v3/cmd/helm@{paths.HELM_VERSION}", binary_path("helm", paths.HELM_VERSION), p
+            ),
+        ),
     ]
     return steps
 

@@ -1,12 +1,12 @@
 """The lab: a real control plane, kwok and Prometheus on 127.0.0.1.
 
-  build   build or install the lab's binaries into the cache (idempotent)
-  up      start a lab instance (idempotent)
-  down    stop it, by PID, and remove its data
-  status  show its components
-  env     print `export` lines for kubectl and Prometheus: eval "$(python -m inquest.lab env)"
-  demo    start a lab with the shop application
-  bench   measure build times, warm start and memory into docs/lab.md
+build   build or install the lab's binaries into the cache (idempotent)
+up      start a lab instance (idempotent)
+down    stop it, by PID, and remove its data
+status  show its components
+env     print `export` lines for kubectl and Prometheus: eval "$(python -m inquest.lab env)"
+demo    start a lab with the shop application
+bench   measure build times, warm start and memory into docs/lab.md
 """
 
 from __future__ import annotations
@@ -21,27 +21,38 @@ from inquest.lab.errors import LabError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m inquest.lab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m inquest.lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("build", help="build or install the lab's binaries into the cache")
     default_name = os.environ.get("INQUEST_LAB_NAME", "default")
     bench = commands.add_parser("bench", help="measure the lab into a markdown file")
     bench.add_argument("--output", type=Path, default=Path("docs/lab.md"))
     bench.add_argument("--starts", type=int, default=3, help="warm starts to time (default: %(default)s)")
-    for command, help_text in (("up", "start a lab instance"), ("down", "stop a lab instance"),
-                               ("status", "show a lab instance"), ("env", "print export lines for a lab"),
-                               ("demo", "start a lab with the shop application")):
+    for command, help_text in (
+        ("up", "start a lab instance"),
+        ("down", "stop a lab instance"),
+        ("status", "show a lab instance"),
+        ("env", "print export lines for a lab"),
+        ("demo", "start a lab with the shop application"),
+    ):
         sub = commands.add_parser(command, help=help_text)
         sub.add_argument("--name", default=default_name, help="instance name (default: %(default)s)")
         if command == "up":
-            sub.add_argument("--port-base", type=int, default=None,
-                             help="use consecutive ports from this one instead of free ones")
+            sub.add_argument(
+                "--port-base", type=int, default=None, help="use consecutive ports from this one instead of free ones"
+            )
         if command == "down":
             sub.add_argument("--keep-data", action="store_true", help="keep the data and logs directory")
         if command == "env":
-            sub.add_argument("--as", dest="identity", choices=("admin", "operator"), default="admin",
-                             help="the identity the kubeconfig uses (default: %(default)s)")
+            sub.add_argument(
+                "--as",
+                dest="identity",
+                choices=("admin", "operator"),
+                default="admin",
+                help="the identity the kubeconfig uses (default: %(default)s)",
+            )
     return parser
 
 
@@ -69,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "env":
             lab = cluster.Lab.load(arguments.name)
             if lab is None:
-                print(f"lab {arguments.name!r} is not running: start it with `python -m inquest.lab up`",
-                      file=sys.stderr)
+                print(
+                    f"lab {arguments.name!r} is not running: start it with `python -m inquest.lab up`", file=sys.stderr
+                )
                 return 1
             print("\n".join(lab.env_lines(arguments.identity)))
     except (LabError, build.BuildError) as error:

@@ -29,8 +29,7 @@ ADMIN_USER = "inquest-lab-admin"
 OPERATOR_USER = "inquest-operator"
 NODE_NAMES = ("node-a", "node-b", "node-c")
 # The lab's own machinery; kept out of the audit log so it holds what people and the operator did.
-LAB_SYSTEM_USERS = ("system:kube-controller-manager", "system:kube-scheduler", "inquest-lab-kwok",
-                    "system:apiserver")
+LAB_SYSTEM_USERS = ("system:kube-controller-manager", "system:kube-scheduler", "inquest-lab-kwok", "system:apiserver")
 HISTORY_SECONDS = 2 * 3600
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -91,7 +90,10 @@ class Lab:
     def save(self) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         document = {
-            "name": self.name, "dataDir": str(self.data_dir), "ports": self.ports, "tokens": self.tokens,
+            "name": self.name,
+            "dataDir": str(self.data_dir),
+            "ports": self.ports,
+            "tokens": self.tokens,
             "processes": {name: process.to_dict() for name, process in self.processes.items()},
         }
         temporary = self.state_file.with_suffix(".tmp")
@@ -106,7 +108,9 @@ class Lab:
             return None
         document = json.loads(path.read_text())
         return cls(
-            name=document["name"], data_dir=Path(document["dataDir"]), ports=document["ports"],
+            name=document["name"],
+            data_dir=Path(document["dataDir"]),
+            ports=document["ports"],
             tokens=document["tokens"],
             processes={key: procs.ManagedProcess.from_dict(value) for key, value in document["processes"].items()},
         )
@@ -138,7 +142,8 @@ class Lab:
             "etcd": lambda: procs.http_ok(f"http://127.0.0.1:{self.ports['etcd']}/health", expect=b'"true"'),
             "kube-apiserver": lambda: procs.http_ok(f"{self.apiserver_url}/readyz", admin_token, self.ca_cert),
             "kube-controller-manager": lambda: procs.http_ok(
-                f"https://127.0.0.1:{self.ports['kube-controller-manager']}/healthz"),
+                f"https://127.0.0.1:{self.ports['kube-controller-manager']}/healthz"
+            ),
             "kube-scheduler": lambda: procs.http_ok(f"https://127.0.0.1:{self.ports['kube-scheduler']}/healthz"),
             "kwok": lambda: procs.http_ok(kwok.healthz_url(f"127.0.0.1:{self.ports['kwok']}")),
             "prometheus": lambda: procs.http_ok(f"{self.prometheus_url}/-/ready"),
@@ -150,7 +155,8 @@ class Lab:
         import ssl
 
         request = urllib.request.Request(
-            f"{self.apiserver_url}{path}", method=method,
+            f"{self.apiserver_url}{path}",
+            method=method,
             data=json.dumps(body).encode() if body is not None else None,
             headers={"Authorization": f"Bearer {self.tokens['admin']}", "Content-Type": "application/json"},
         )
@@ -177,7 +183,9 @@ def state_file(name: str) -> Path:
 
 def _write_kubeconfig(path: Path, server: str, ca_cert: Path, user: str, token: str) -> None:
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "inquest-lab",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "inquest-lab",
         "clusters": [{"name": "inquest-lab", "cluster": {"server": server, "certificate-authority": str(ca_cert)}}],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": "inquest-lab", "context": {"cluster": "inquest-lab", "user": user}}],
@@ -196,8 +204,16 @@ def _audit_policy() -> str:
 
 
 def _choose_ports(port_base: int | None) -> dict[str, int]:
-    names = ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
-             "prometheus", "exporter")
+    names = (
+        "etcd",
+        "etcd-peer",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+        "prometheus",
+        "exporter",
+    )
     if port_base is None:
         return {name: procs.free_port() for name in names}
     return {name: port_base + offset for offset, name in enumerate(names)}
@@ -205,8 +221,9 @@ def _choose_ports(port_base: int | None) -> dict[str, int]:
 
 def _prepare(name: str, port_base: int | None) -> Lab:
     data_dir = Path(tempfile.mkdtemp(prefix=f"inquest-lab-{name}-"))
-    tokens = {identity: secrets.token_hex(16) for identity in
-              ("admin", "operator", "controller-manager", "scheduler", "kwok")}
+    tokens = {
+        identity: secrets.token_hex(16) for identity in ("admin", "operator", "controller-manager", "scheduler", "kwok")
+    }
     lab = Lab(name=name, data_dir=data_dir, ports=_choose_ports(port_base), tokens=tokens)
     for directory in ("logs", "etcd", "certs", "prometheus", "exporter"):
         (data_dir / directory).mkdir()
@@ -219,8 +236,10 @@ def _prepare(name: str, port_base: int | None) -> Lab:
         "scheduler": ("system:kube-scheduler", "system:masters"),
         "kwok": ("inquest-lab-kwok", "system:masters"),
     }
-    rows = [f'{tokens[identity]},{user},{user}' + (f',"{group}"' if group else "")
-            for identity, (user, group) in identities.items()]
+    rows = [
+        f"{tokens[identity]},{user},{user}" + (f',"{group}"' if group else "")
+        for identity, (user, group) in identities.items()
+    ]
     (data_dir / "tokens.csv").write_text("\n".join(rows) + "\n")
     os.chmod(data_dir / "tokens.csv", 0o600)
     for identity, (user, _) in identities.items():
@@ -235,59 +254,91 @@ def _commands(lab: Lab) -> dict[str, list[str]]:
     secure_serving = ["--bind-address=127.0.0.1", "--authentication-skip-lookup=true"]
     return {
         "etcd": [
-            str(build.locate("etcd")), "--name=lab", f"--data-dir={data / 'etcd'}",
+            str(build.locate("etcd")),
+            "--name=lab",
+            f"--data-dir={data / 'etcd'}",
             f"--listen-client-urls=http://127.0.0.1:{ports['etcd']}",
             f"--advertise-client-urls=http://127.0.0.1:{ports['etcd']}",
             f"--listen-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
             f"--initial-cluster=lab=http://127.0.0.1:{ports['etcd-peer']}",
-            "--unsafe-no-fsync=true", "--log-level=warn", "--quota-backend-bytes=8589934592",
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+            "--quota-backend-bytes=8589934592",
         ],
         "kube-apiserver": [
             str(build.locate("kube-apiserver")),
             f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-            f"--secure-port={ports['kube-apiserver']}", "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={ports['kube-apiserver']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
             f"--cert-dir={data / 'certs'}",
-            f"--tls-cert-file={pki_dir / 'apiserver.crt'}", f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
-            f"--client-ca-file={pki_dir / 'ca.crt'}", f"--token-auth-file={data / 'tokens.csv'}",
-            "--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
+            f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
+            f"--client-ca-file={pki_dir / 'ca.crt'}",
+            f"--token-auth-file={data / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--allow-privileged=true",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={pki_dir / 'sa.pub'}",
             f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
-            f"--audit-policy-file={data / 'audit-policy.yaml'}", f"--audit-log-path={lab.audit_log}",
-            "--audit-log-format=json", "--audit-log-maxsize=0",
+            f"--audit-policy-file={data / 'audit-policy.yaml'}",
+            f"--audit-log-path={lab.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=0",
             # EndpointSlices may not hold loopback addresses, so the `kubernetes` Service has no endpoints here.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
         ],
         "kube-controller-manager": [
-            str(build.locate("kube-controller-manager")), f"--kubeconfig={lab.kubeconfig('controller-manager')}",
+            str(build.locate("kube-controller-manager")),
+            f"--kubeconfig={lab.kubeconfig('controller-manager')}",
             f"--authentication-kubeconfig={lab.kubeconfig('controller-manager')}",
             f"--authorization-kubeconfig={lab.kubeconfig('controller-manager')}",
-            "--leader-elect=false", f"--secure-port={ports['kube-controller-manager']}", *secure_serving,
-            f"--root-ca-file={pki_dir / 'ca.crt'}", f"--service-account-private-key-file={pki_dir / 'sa.key'}",
-            f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}", f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
-            "--use-service-account-credentials=false", "--profiling=false",
-            "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10", "--kube-api-qps=200",
+            "--leader-elect=false",
+            f"--secure-port={ports['kube-controller-manager']}",
+            *secure_serving,
+            f"--root-ca-file={pki_dir / 'ca.crt'}",
+            f"--service-account-private-key-file={pki_dir / 'sa.key'}",
+            f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
+            f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
+            "--use-service-account-credentials=false",
+            "--profiling=false",
+            "--concurrent-deployment-syncs=10",
+            "--concurrent-replicaset-syncs=10",
+            "--kube-api-qps=200",
             "--kube-api-burst=400",
         ],
         "kube-scheduler": [
-            str(build.locate("kube-scheduler")), f"--kubeconfig={lab.kubeconfig('scheduler')}",
+            str(build.locate("kube-scheduler")),
+            f"--kubeconfig={lab.kubeconfig('scheduler')}",
             f"--authentication-kubeconfig={lab.kubeconfig('scheduler')}",
             f"--authorization-kubeconfig={lab.kubeconfig('scheduler')}",
-            "--leader-elect=false", f"--secure-port={ports['kube-scheduler']}", *secure_serving,
-            "--profiling=false", "--kube-api-qps=200", "--kube-api-burst=400",
+            "--leader-elect=false",
+            f"--secure-port={ports['kube-scheduler']}",
+            *secure_serving,
+            "--profiling=false",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
         ],
-        "kwok": kwok.kwok_command(build.locate("kwok"), lab.kubeconfig("kwok"), f"127.0.0.1:{ports['kwok']}",
-                                  kwok.STAGES_DIR),
+        "kwok": kwok.kwok_command(
+            build.locate("kwok"), lab.kubeconfig("kwok"), f"127.0.0.1:{ports['kwok']}", kwok.STAGES_DIR
+        ),
         "prometheus": [
-            str(build.locate("prometheus")), f"--config.file={data / 'prometheus' / 'prometheus.yml'}",
+            str(build.locate("prometheus")),
+            f"--config.file={data / 'prometheus' / 'prometheus.yml'}",
             f"--storage.tsdb.path={data / 'prometheus' / 'data'}",
             f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
-            "--storage.tsdb.retention.time=15d", "--web.enable-lifecycle", "--log.level=warn",
+            "--storage.tsdb.retention.time=15d",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
         ],
         "exporter": [
-            sys.executable, "-m", "inquest.lab.exporter", f"--port={ports['exporter']}",
+            sys.executable,
+            "-m",
+            "inquest.lab.exporter",
+            f"--port={ports['exporter']}",
             f"--series-file={lab.series_file}",
         ],
     }
@@ -315,15 +366,28 @@ def _prepare_metrics(lab: Lab, now: float) -> None:
     from inquest.lab import exporter, openmetrics, prometheus_config, shapes
 
     (lab.data_dir / "prometheus" / "prometheus.yml").write_text(
-        prometheus_config.prometheus_config(f"127.0.0.1:{lab.ports['exporter']}"))
-    baseline = shapes.SeriesSpec.model_validate({
-        "name": "inquest_lab_heartbeats_total", "type": "counter", "labels": {"lab": lab.name},
-        "points": [{"at": -HISTORY_SECONDS, "value": 1.0}], "reference_time": now,
-    })
+        prometheus_config.prometheus_config(f"127.0.0.1:{lab.ports['exporter']}")
+    )
+    baseline = shapes.SeriesSpec.model_validate(
+        {
+            "name": "inquest_lab_heartbeats_total",
+            "type": "counter",
+            "labels": {"lab": lab.name},
+            "points": [{"at": -HISTORY_SECONDS, "value": 1.0}],
+            "reference_time": now,
+        }
+    )
     exporter.write_series_file(lab.series_file, [baseline])
-    openmetrics.backfill([baseline], now - HISTORY_SECONDS, now, 5, lab.data_dir / "prometheus" / "data",
-                         promtool=str(build.locate("promtool")),
-                         job=prometheus_config.LAB_JOB, instance=prometheus_config.LAB_INSTANCE)
+    openmetrics.backfill(
+        [baseline],
+        now - HISTORY_SECONDS,
+        now,
+        5,
+        lab.data_dir / "prometheus" / "data",
+        promtool=str(build.locate("promtool")),
+        job=prometheus_config.LAB_JOB,
+        instance=prometheus_config.LAB_INSTANCE,
+    )
 
 
 def _bootstrap_cluster(lab: Lab) -> None:
@@ -332,15 +396,23 @@ def _bootstrap_cluster(lab: Lab) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         nodes = lab.api("GET", "/api/v1/nodes")["items"]
-        ready = [node for node in nodes if any(
-            condition["type"] == "Ready" and condition["status"] == "True"
-            for condition in node.get("status", {}).get("conditions", []))]
+        ready = [
+            node
+            for node in nodes
+            if any(
+                condition["type"] == "Ready" and condition["status"] == "True"
+                for condition in node.get("status", {}).get("conditions", [])
+            )
+        ]
         has_default_account = exists(lab, "/api/v1/namespaces/default/serviceaccounts/default")
         if len(ready) >= len(NODE_NAMES) and has_default_account:
             return
         time.sleep(0.2)
-    raise LabError("kwok", "nodes or the default ServiceAccount not ready within "
-                   f"{READY_TIMEOUT_SECONDS:.0f}s", procs.log_tail(lab.processes["kwok"].log_path))
+    raise LabError(
+        "kwok",
+        f"nodes or the default ServiceAccount not ready within {READY_TIMEOUT_SECONDS:.0f}s",
+        procs.log_tail(lab.processes["kwok"].log_path),
+    )
 
 
 def wait_for_default_service_account(lab: Lab, namespace: str, timeout_seconds: float = 30) -> None:
@@ -348,9 +420,11 @@ def wait_for_default_service_account(lab: Lab, namespace: str, timeout_seconds: 
     deadline = time.monotonic() + timeout_seconds
     while not exists(lab, f"/api/v1/namespaces/{namespace}/serviceaccounts/default"):
         if time.monotonic() > deadline:
-            raise LabError("kube-controller-manager", f"no default ServiceAccount in namespace {namespace} "
-                           f"after {timeout_seconds:.0f}s", procs.log_tail(lab.processes[
-                               "kube-controller-manager"].log_path))
+            raise LabError(
+                "kube-controller-manager",
+                f"no default ServiceAccount in namespace {namespace} after {timeout_seconds:.0f}s",
+                procs.log_tail(lab.processes["kube-controller-manager"].log_path),
+            )
         time.sleep(0.1)
 
 
@@ -409,8 +483,10 @@ def up(name: str = "default", port_base: int | None = None) -> Lab:
             shutil.rmtree(lab.data_dir, ignore_errors=True)
         state_file(name).unlink(missing_ok=True)
         raise
-    progress(f"lab {name!r} is up in {time.monotonic() - started:.1f}s; "
-             f'run: eval "$(python -m inquest.lab env --name {name})"')
+    progress(
+        f"lab {name!r} is up in {time.monotonic() - started:.1f}s; "
+        f'run: eval "$(python -m inquest.lab env --name {name})"'
+    )
     return lab
 
 

@@ -124,8 +124,9 @@ def create_app(series_file: Path, clock: Callable[[], float] = time.time) -> web
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inquest.lab.exporter",
-                                     description="Serves the lab's metric series.")
+    parser = argparse.ArgumentParser(
+        prog="python -m inquest.lab.exporter", description="Serves the lab's metric series."
+    )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--series-file", type=Path, required=True)
     arguments = parser.parse_args(argv)

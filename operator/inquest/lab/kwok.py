@@ -108,10 +108,16 @@ def node_manifest(name: str, cpu: str = "64", memory: str = "256Gi", pods: str =
             ],
             # What a real node of the lab's Kubernetes version reports (kwok would say "kwok-v0.7.0").
             "nodeInfo": {
-                "architecture": "amd64", "operatingSystem": "linux", "osImage": "Ubuntu 24.04.1 LTS",
-                "kernelVersion": "6.8.0-48-generic", "containerRuntimeVersion": "containerd://1.7.24",
-                "kubeletVersion": paths.KUBERNETES_VERSION, "kubeProxyVersion": paths.KUBERNETES_VERSION,
-                "machineID": "", "systemUUID": "", "bootID": "",
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "osImage": "Ubuntu 24.04.1 LTS",
+                "kernelVersion": "6.8.0-48-generic",
+                "containerRuntimeVersion": "containerd://1.7.24",
+                "kubeletVersion": paths.KUBERNETES_VERSION,
+                "kubeProxyVersion": paths.KUBERNETES_VERSION,
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
             },
         },
     }

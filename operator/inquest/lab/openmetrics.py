@@ -100,8 +100,14 @@ def sample_times(start: float, end: float, step_seconds: float) -> Iterator[floa
         yield end
 
 
-def openmetrics_lines(specs: Sequence[SeriesSpec], start: float, end: float, step_seconds: float,
-                      job: str = LAB_JOB, instance: str = LAB_INSTANCE) -> Iterator[str]:
+def openmetrics_lines(
+    specs: Sequence[SeriesSpec],
+    start: float,
+    end: float,
+    step_seconds: float,
+    job: str = LAB_JOB,
+    instance: str = LAB_INSTANCE,
+) -> Iterator[str]:
     """The OpenMetrics exposition of every series over [start, end], one line (with newline) at a time."""
     for family in group_families(specs):
         yield f"# TYPE {family.name} {family.type}\n"
@@ -120,8 +126,15 @@ def openmetrics_lines(specs: Sequence[SeriesSpec], start: float, end: float, ste
     yield "# EOF\n"
 
 
-def write_openmetrics(specs: Sequence[SeriesSpec], start: float, end: float, step_seconds: float, out: TextIO,
-                      job: str = LAB_JOB, instance: str = LAB_INSTANCE) -> int:
+def write_openmetrics(
+    specs: Sequence[SeriesSpec],
+    start: float,
+    end: float,
+    step_seconds: float,
+    out: TextIO,
+    job: str = LAB_JOB,
+    instance: str = LAB_INSTANCE,
+) -> int:
     """Writes the exposition to out; returns the number of samples written."""
     samples = 0
     for line in openmetrics_lines(specs, start, end, step_seconds, job=job, instance=instance):
@@ -131,9 +144,17 @@ def write_openmetrics(specs: Sequence[SeriesSpec], start: float, end: float, ste
     return samples
 
 
-def backfill(specs: Sequence[SeriesSpec], start: float, end: float, step_seconds: float, data_dir: Path,
-             promtool: str = DEFAULT_PROMTOOL, job: str = LAB_JOB, instance: str = LAB_INSTANCE,
-             timeout_seconds: float = 600.0) -> BackfillResult:
+def backfill(
+    specs: Sequence[SeriesSpec],
+    start: float,
+    end: float,
+    step_seconds: float,
+    data_dir: Path,
+    promtool: str = DEFAULT_PROMTOOL,
+    job: str = LAB_JOB,
+    instance: str = LAB_INSTANCE,
+    timeout_seconds: float = 600.0,
+) -> BackfillResult:
     """Writes TSDB blocks with the series' history over [start, end] into data_dir (a Prometheus storage path).
 
     Run it before Prometheus starts (it loads blocks at start-up), with end at the moment it starts, so the
@@ -154,19 +175,25 @@ def backfill(specs: Sequence[SeriesSpec], start: float, end: float, step_seconds
             return BackfillResult(0, 0, (), "")
         command = [promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(scratch), str(data_dir)]
         try:
-            completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_seconds,
-                                       check=False)
+            completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_seconds, check=False)
         except subprocess.TimeoutExpired as error:
-            raise LabError("promtool", f"backfill timed out after {timeout_seconds:.0f}s: {' '.join(command)}",
-                           _tail(_as_text(error.stdout) + _as_text(error.stderr))) from error
+            raise LabError(
+                "promtool",
+                f"backfill timed out after {timeout_seconds:.0f}s: {' '.join(command)}",
+                _tail(_as_text(error.stdout) + _as_text(error.stderr)),
+            ) from error
         output = completed.stdout + completed.stderr
         if completed.returncode != 0:
-            raise LabError("promtool", f"backfill failed (exit {completed.returncode}): {' '.join(command)}",
-                           _tail(output))
+            raise LabError(
+                "promtool", f"backfill failed (exit {completed.returncode}): {' '.join(command)}", _tail(output)
+            )
     finally:
         scratch.unlink(missing_ok=True)
-    blocks = tuple(sorted(entry for entry in data_dir.iterdir()
-                          if entry.name not in blocks_before and (entry / "meta.json").exists()))
+    blocks = tuple(
+        sorted(
+            entry for entry in data_dir.iterdir() if entry.name not in blocks_before and (entry / "meta.json").exists()
+        )
+    )
     series = sum(1 for spec in specs if start_time(spec) <= end)
     return BackfillResult(samples, series, blocks, output)
 

@@ -31,8 +31,9 @@ class ManagedProcess:
     def from_dict(cls, data: dict[str, object]) -> ManagedProcess:
         command = data["command"]
         assert isinstance(command, list)
-        return cls(str(data["component"]), [str(part) for part in command], Path(str(data["log"])),
-                   int(str(data["pid"])))
+        return cls(
+            str(data["component"]), [str(part) for part in command], Path(str(data["log"])), int(str(data["pid"]))
+        )
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
@@ -68,8 +69,12 @@ def start(component: str, command: Sequence[str], log_path: Path, env: dict[str,
     with log_path.open("ab") as log_file:
         try:
             child = subprocess.Popen(
-                list(command), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=env,
+                list(command),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
             )
         except OSError as error:
             raise LabError(component, f"could not start {' '.join(command)}: {error}") from error
@@ -116,20 +121,24 @@ def _reap(pid: int) -> None:
             _children[pid] = child
 
 
-def wait_until(process: ManagedProcess, marker: str, check: Callable[[], bool], timeout_seconds: float,
-               what: str) -> None:
+def wait_until(
+    process: ManagedProcess, marker: str, check: Callable[[], bool], timeout_seconds: float, what: str
+) -> None:
     """Polls check() until it holds; raises LabError with the log tail if the process dies or time runs out."""
     deadline = time.monotonic() + timeout_seconds
     while True:
         if not is_alive(process, marker):
-            raise LabError(process.component, f"exited while starting: {' '.join(process.command)}",
-                           log_tail(process.log_path))
+            raise LabError(
+                process.component, f"exited while starting: {' '.join(process.command)}", log_tail(process.log_path)
+            )
         if check():
             return
         if time.monotonic() > deadline:
-            raise LabError(process.component,
-                           f"not {what} after {timeout_seconds:.0f}s: {' '.join(process.command)}",
-                           log_tail(process.log_path))
+            raise LabError(
+                process.component,
+                f"not {what} after {timeout_seconds:.0f}s: {' '.join(process.command)}",
+                log_tail(process.log_path),
+            )
         time.sleep(0.1)
 
 

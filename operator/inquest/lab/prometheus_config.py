@@ -22,13 +22,15 @@ def prometheus_config(exporter_address: str, scrape_interval_seconds: int = 5) -
     interval = f"{scrape_interval_seconds}s"
     config = {
         "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
-        "scrape_configs": [{
-            "job_name": LAB_JOB,
-            "scrape_interval": interval,
-            "scrape_timeout": interval,
-            "static_configs": [{"targets": [exporter_address]}],
-            # No source labels: the rule always matches and overwrites instance with the fixed name.
-            "relabel_configs": [{"target_label": "instance", "replacement": LAB_INSTANCE}],
-        }],
+        "scrape_configs": [
+            {
+                "job_name": LAB_JOB,
+                "scrape_interval": interval,
+                "scrape_timeout": interval,
+                "static_configs": [{"targets": [exporter_address]}],
+                # No source labels: the rule always matches and overwrites instance with the fixed name.
+                "relabel_configs": [{"target_label": "instance", "replacement": LAB_INSTANCE}],
+            }
+        ],
     }
     return yaml.safe_dump(config, sort_keys=False)

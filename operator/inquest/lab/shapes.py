@@ -93,8 +93,10 @@ class SeriesSpec(BaseModel):
     def _stringify_label_values(cls, raw: object) -> object:
         # YAML reads `code: 500` as an int; label values are always strings.
         if isinstance(raw, dict):
-            return {key: str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-                    for key, value in raw.items()}
+            return {
+                key: str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+                for key, value in raw.items()
+            }
         return raw
 
     @field_validator("labels")
@@ -114,7 +116,8 @@ class SeriesSpec(BaseModel):
             if points[index].at <= points[index - 1].at:
                 raise ValueError(
                     f"points must be in strictly increasing order of 'at': points[{index}].at={points[index].at:g}s"
-                    f" is not after points[{index - 1}].at={points[index - 1].at:g}s")
+                    f" is not after points[{index - 1}].at={points[index - 1].at:g}s"
+                )
         return points
 
     @field_validator("reference_time")
@@ -132,8 +135,10 @@ class SeriesSpec(BaseModel):
             raise ValueError(f"name: a counter's name must end with '_total' (OpenMetrics), got {self.name!r}")
         for index, point in enumerate(self.points):
             if point.value < 0:
-                raise ValueError(f"points[{index}].value: a counter's points are per-second rates and must be"
-                                 f" >= 0, got {point.value:g}")
+                raise ValueError(
+                    f"points[{index}].value: a counter's points are per-second rates and must be"
+                    f" >= 0, got {point.value:g}"
+                )
         return self
 
 

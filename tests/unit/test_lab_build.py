@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from inquest.lab import build
@@ -57,11 +60,35 @@ def test_etcd_wrapper_replaces_its_sibling_modules() -> None:
     assert "go.etcd.io/etcd/raft/v3 => go.etcd.io/etcd/raft/v3 v3.5.24" in gomod
 
 
-def test_a_failing_step_names_itself_and_shows_its_log(tmp_path: pytest.TempPathFactory) -> None:
-    log_path = tmp_path / "step.log"  # type: ignore[operator]
+def test_a_failing_step_names_itself_and_shows_its_log(tmp_path: Path) -> None:
+    log_path = tmp_path / "step.log"
     with pytest.raises(build.BuildError) as failure:
         build.run_logged("compile widget", ["sh", "-c", "echo first; echo boom >&2; exit 3"], log_path)
     message = str(failure.value)
     assert "compile widget" in message
     assert "exit 3" in message
     assert "boom" in message
+
+
+def test_kubebuilder_assets_take_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "kube-apiserver").write_text("#!/bin/sh\n")
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+    monkeypatch.setenv("INQUEST_CACHE", str(tmp_path / "cache"))
+    assert build.locate("kube-apiserver") == assets / "kube-apiserver"
+    # envtest ships no kube-scheduler, so the cache must supply it; here it is missing, and says so.
+    with pytest.raises(build.BuildError, match="make setup"):
+        build.locate("kube-scheduler")
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs the go command")
+def test_an_unreachable_module_proxy_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INQUEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "modcache"))
+    monkeypatch.setenv("GOPROXY", "http://127.0.0.1:9")  # the discard port: connection refused
+    with pytest.raises(build.BuildError) as failure:
+        build.prepare_kubernetes_wrapper(tmp_path / "work", tmp_path / "build.log")
+    message = str(failure.value)
+    assert "read k8s.io/kubernetes go.mod" in message
+    assert "127.0.0.1:9" in message

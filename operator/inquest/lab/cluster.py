@@ -148,6 +148,7 @@ class Lab:
             "kwok": lambda: procs.http_ok(kwok.healthz_url(f"127.0.0.1:{self.ports['kwok']}")),
             "prometheus": lambda: procs.http_ok(f"{self.prometheus_url}/-/ready"),
             "exporter": lambda: procs.http_ok(f"{self.exporter_url}/healthz"),
+            "operator": lambda: procs.http_ok(f"http://127.0.0.1:{self.ports.get('operator-health', 0)}/healthz"),
         }
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

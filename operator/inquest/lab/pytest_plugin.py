@@ -44,6 +44,16 @@ def admin_api(lab: cluster.Lab) -> Iterator[Any]:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def running_operator(lab: cluster.Lab) -> Iterator[cluster.Lab]:
+    """The operator, as `python -m inquest run` with its own restricted identity, for the whole session."""
+    from inquest.lab import operator
+
+    operator.start_operator(lab)
+    yield lab
+    operator.stop_operator(lab)
+
+
 @pytest.fixture
 def namespace(lab: cluster.Lab, request: pytest.FixtureRequest) -> Iterator[str]:
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")

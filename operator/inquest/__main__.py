@@ -1,0 +1,73 @@
+"""`python -m inquest run`: the operator in the foreground, against the current kubeconfig."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m inquest", description="inquest, the read-only AI SRE operator")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run the operator in the foreground")
+    run.add_argument(
+        "--namespace", "-n", action="append", default=[], help="watch only this namespace (repeatable); default: all"
+    )
+    run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG or in-cluster")
+    run.add_argument(
+        "--prometheus-url", default=os.environ.get("PROMETHEUS_URL"), help="default: $PROMETHEUS_URL (optional)"
+    )
+    run.add_argument("--watch-secrets", action="store_true", help="also watch Secrets' metadata (off by default)")
+    run.add_argument("--liveness", default=None, help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--verbose", "-v", action="store_true")
+    return parser
+
+
+async def run(arguments: argparse.Namespace) -> None:
+    # Imported here, after main() has set KUBECONFIG: the official client reads it once, at import time.
+    import kopf
+
+    from inquest import handlers
+    from inquest.cache import ClusterCache
+    from inquest.clients.kube import KubeWriter
+    from inquest.service import InvestigationService, ServiceSettings
+
+    cache = ClusterCache()
+    writer = KubeWriter.from_environment(arguments.kubeconfig)
+    service = InvestigationService(cache, writer, ServiceSettings(prometheus_url=arguments.prometheus_url))
+    registry = handlers.build_registry(cache, service, watch_secrets=arguments.watch_secrets)
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings)
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=settings,
+            standalone=True,
+            clusterwide=not arguments.namespace,
+            namespaces=arguments.namespace,
+            liveness_endpoint=arguments.liveness,
+        )
+    finally:
+        writer.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if arguments.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not arguments.verbose:
+        # kopf logs every handler call at INFO; with a watch on every pod that drowns what matters.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if arguments.kubeconfig:
+        os.environ["KUBECONFIG"] = arguments.kubeconfig
+    asyncio.run(run(arguments))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

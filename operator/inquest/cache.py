@@ -1,0 +1,122 @@
+"""The in-memory picture of the cluster: slim projections, recent Events and the change journal.
+
+Watch handlers feed it; investigations read from it, so the hot path never lists the API server.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from inquest.engine.journal import ChangeJournal
+from inquest.engine.objects import Event, Projection, project
+from inquest.engine.refs import ObjectRef
+
+DEFAULT_EVENTS_PER_NAMESPACE = 5000
+DEFAULT_EVENT_RETENTION = timedelta(hours=24)
+
+
+@dataclass
+class CacheStatistics:
+    objects_by_kind: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+    events_evicted: int = 0
+    journal_records: int = 0
+
+
+class ClusterCache:
+    """Projections keyed by reference, per-namespace Event rings, and the journal of spec changes."""
+
+    def __init__(
+        self,
+        journal: ChangeJournal | None = None,
+        events_per_namespace: int = DEFAULT_EVENTS_PER_NAMESPACE,
+        event_retention: timedelta = DEFAULT_EVENT_RETENTION,
+    ) -> None:
+        self.journal = journal or ChangeJournal()
+        self.started = datetime.now(UTC)
+        self._objects: dict[ObjectRef, Projection] = {}
+        self._by_namespace: dict[str, set[ObjectRef]] = defaultdict(set)
+        self._events: dict[str, OrderedDict[str, Event]] = defaultdict(OrderedDict)
+        self._events_per_namespace = events_per_namespace
+        self._event_retention = event_retention
+        self._events_evicted = 0
+        self.live = False
+
+    def go_live(self) -> None:
+        """From now on an object seen for the first time was created, not found in the initial listing."""
+        self.live = True
+
+    def observe(self, body: Mapping[str, object], now: datetime | None = None) -> None:
+        """An object as it now is (from the initial listing or a watch event)."""
+        moment = now or datetime.now(UTC)
+        projection = project(dict(body))
+        if projection is None:
+            return
+        if isinstance(projection, Event):
+            self._observe_event(body, projection, moment)
+            return
+        ref = projection.ref
+        previous = self._objects.get(ref)
+        self._objects[ref] = projection
+        self._by_namespace[ref.namespace].add(ref)
+        # Objects in the initial listing existed before inquest watched: state, not a change.
+        if self.live or previous is not None:
+            self.journal.record(previous, projection, moment)
+
+    def forget(self, body: Mapping[str, object], now: datetime | None = None) -> None:
+        """An object was deleted. Events are kept for the cache's own retention, past their API expiry."""
+        projection = project(dict(body))
+        if projection is None or isinstance(projection, Event):
+            return
+        ref = projection.ref
+        previous = self._objects.pop(ref, None)
+        self._by_namespace[ref.namespace].discard(ref)
+        if previous is not None:
+            self.journal.record(previous, None, now or datetime.now(UTC))
+
+    def _observe_event(self, body: Mapping[str, object], event: Event, now: datetime) -> None:
+        metadata = body.get("metadata")
+        uid = str(metadata.get("uid", "")) if isinstance(metadata, Mapping) else ""
+        # Filed under the namespace of what they are about: a Node's events live in `default` but concern all.
+        ring = self._events[event.involved.namespace]
+        key = uid or f"{event.meta.namespace}/{event.meta.name}"
+        ring.pop(key, None)
+        ring[key] = event
+        cutoff = now - self._event_retention
+        while ring and (len(ring) > self._events_per_namespace or _older_than(next(iter(ring.values())), cutoff)):
+            ring.popitem(last=False)
+            self._events_evicted += 1
+
+    def projections(self, namespaces: Iterable[str]) -> list[Projection]:
+        """Objects in these namespaces, plus every cluster-scoped one (nodes)."""
+        wanted = {*namespaces, ""}
+        return [self._objects[ref] for namespace in wanted for ref in self._by_namespace.get(namespace, ())]
+
+    def events(self, namespaces: Iterable[str]) -> list[Event]:
+        wanted = {*namespaces, ""}
+        return [event for namespace in wanted for event in self._events.get(namespace, {}).values()]
+
+    def get(self, ref: ObjectRef) -> Projection | None:
+        return self._objects.get(ref)
+
+    def namespaces(self) -> list[str]:
+        return sorted(namespace for namespace, refs in self._by_namespace.items() if namespace and refs)
+
+    def statistics(self) -> CacheStatistics:
+        by_kind: dict[str, int] = defaultdict(int)
+        for ref in self._objects:
+            by_kind[ref.kind] += 1
+        return CacheStatistics(
+            objects_by_kind=dict(by_kind),
+            events=sum(len(ring) for ring in self._events.values()),
+            events_evicted=self._events_evicted,
+            journal_records=len(self.journal),
+        )
+
+
+def _older_than(event: Event, cutoff: datetime) -> bool:
+    last = event.last_seen
+    return last is not None and last < cutoff

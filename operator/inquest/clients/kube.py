@@ -1,0 +1,86 @@
+"""inquest's writes to Kubernetes: Investigation status and Events, nothing else.
+
+The official client is synchronous, so calls run in a small thread pool and never block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+
+from inquest.api import models
+
+COMPONENT = "inquest"
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(frozen=True)
+class InvolvedObject:
+    namespace: str
+    name: str
+    uid: str
+    api_version: str = models.API_VERSION
+    kind: str = models.KIND
+
+
+class KubeWriter:
+    def __init__(self, api_client: Any, max_concurrency: int = 4) -> None:
+        self._api_client = api_client
+        self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="inquest-kube")
+
+    @classmethod
+    def from_environment(cls, kubeconfig: str | None = None, max_concurrency: int = 4) -> KubeWriter:
+        """In a pod, the ServiceAccount; elsewhere KUBECONFIG (or the path given)."""
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            api_client = client.ApiClient()
+        except config.ConfigException:
+            api_client = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        return cls(api_client, max_concurrency)
+
+    async def _run(self, call: Callable[[], ResultT]) -> ResultT:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """A JSON merge patch of the status subresource; keys set to None are removed."""
+        body = {"status": dict(status)}
+        await self._run(
+            lambda: self._custom.patch_namespaced_custom_object_status(
+                models.GROUP, models.VERSION, namespace, models.PLURAL, name, body
+            )
+        )
+
+    async def post_event(self, involved: InvolvedObject, reason: str, message: str, warning: bool = False) -> None:
+        now = datetime.now(UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{involved.name}.", namespace=involved.namespace),
+            involved_object=client.V1ObjectReference(
+                api_version=involved.api_version,
+                kind=involved.kind,
+                name=involved.name,
+                namespace=involved.namespace,
+                uid=involved.uid,
+            ),
+            reason=reason,
+            message=message[:1024],
+            type="Warning" if warning else "Normal",
+            source=client.V1EventSource(component=COMPONENT),
+            reporting_component=COMPONENT,
+            reporting_instance=COMPONENT,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+        )
+        await self._run(lambda: self._core.create_namespaced_event(involved.namespace, event))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._api_client.close()

@@ -1,0 +1,79 @@
+"""Installs inquest's API and RBAC into a lab and runs the operator there, as its own restricted identity.
+
+The lab applies the same generated files a user applies (crds/), bound to the operator's lab user, so tests
+prove the operator works with exactly that RBAC.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inquest.lab import procs
+from inquest.lab.cluster import OPERATOR_USER, Lab, exists, progress
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CRD_FILE = REPO_ROOT / "crds" / "investigations.inquest.dev.yaml"
+RBAC_FILE = REPO_ROOT / "crds" / "operator-rbac.yaml"
+COMPONENT = "operator"
+
+
+def install_api(lab: Lab) -> None:
+    """The Investigation CRD, the operator's ClusterRole, and a binding of it to the operator's lab user."""
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    role = yaml.safe_load(RBAC_FILE.read_text())
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": role["metadata"]["name"]},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR_USER}],
+    }
+    _apply(lab, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    _apply(lab, "/apis/rbac.authorization.k8s.io/v1/clusterroles", role)
+    _apply(lab, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+
+
+def _apply(lab: Lab, collection: str, manifest: dict[str, Any]) -> None:
+    metadata = manifest["metadata"]
+    assert isinstance(metadata, dict)
+    item = f"{collection}/{metadata['name']}"
+    if exists(lab, item):
+        current = lab.api("GET", item)
+        manifest = {**manifest, "metadata": {**metadata, "resourceVersion": current["metadata"]["resourceVersion"]}}
+        lab.api("PUT", item, manifest)
+    else:
+        try:
+            lab.api("POST", collection, manifest)
+        except urllib.error.HTTPError as error:
+            if error.code != 409:
+                raise
+
+
+def start_operator(lab: Lab, *extra_arguments: str) -> procs.ManagedProcess:
+    """Runs `python -m inquest run` with the operator's kubeconfig; waits until kopf reports itself alive."""
+    install_api(lab)
+    if lab.alive(COMPONENT):
+        return lab.processes[COMPONENT]
+    port = lab.ports.get("operator-health") or procs.free_port()
+    lab.ports["operator-health"] = port
+    command = [
+        sys.executable, "-m", "inquest", "run",
+        f"--kubeconfig={lab.kubeconfig_operator}",
+        f"--liveness=http://127.0.0.1:{port}/healthz",
+        *extra_arguments,
+    ]  # fmt: skip
+    process = procs.start(COMPONENT, command, lab.data_dir / "logs" / "operator.log")
+    lab.processes[COMPONENT] = process
+    lab.save()
+    progress(f"operator started (pid {process.pid}); waiting for it to be alive")
+    procs.wait_until(process, str(lab.data_dir), lambda: procs.http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "alive")
+    return process
+
+
+def stop_operator(lab: Lab) -> None:
+    lab.stop_component(COMPONENT)

@@ -1,0 +1,189 @@
+"""Runs an investigation for each new spec generation and writes the answer: the orchestration layer.
+
+It reads only the in-memory cache (never lists the API server), runs the pure engine in a worker thread on a
+copy of what it needs, and writes exactly once per generation: the status, then one Event on a transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from inquest import reporting
+from inquest.api import models
+from inquest.cache import ClusterCache
+from inquest.categories import ConcludedReason
+from inquest.clients.kube import InvolvedObject, KubeWriter
+from inquest.engine.context import DataSources, EvidenceContext
+from inquest.engine.investigate import investigate
+from inquest.engine.refs import ObjectRef as EngineRef
+from inquest.engine.report import Report
+
+logger = logging.getLogger(__name__)
+
+# A change this long before the window still counts: a cause precedes its symptoms.
+CHANGE_LOOKBACK = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    prometheus_url: str | None = None
+    engine_threads: int = 2
+
+
+@dataclass(frozen=True)
+class Request:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: models.InvestigationSpec
+    previous_status: models.InvestigationStatus | None
+    raw_status: dict[str, Any] | None
+
+
+class InvestigationService:
+    def __init__(
+        self,
+        cache: ClusterCache,
+        writer: KubeWriter,
+        settings: ServiceSettings | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._cache = cache
+        self._writer = writer
+        self._settings = settings or ServiceSettings()
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=self._settings.engine_threads, thread_name_prefix="engine")
+        self._in_flight: dict[tuple[str, str], int] = {}
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._in_flight.pop((namespace, name), None)
+
+    async def handle(self, raw: Mapping[str, Any]) -> None:
+        """One Investigation as the watch delivered it; investigates if its generation is not answered yet."""
+        metadata = raw.get("metadata", {})
+        namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
+        generation = int(metadata.get("generation") or 1)
+        raw_status = raw.get("status") or None
+        if raw_status and raw_status.get("observedGeneration") == generation:
+            return
+        key = (namespace, name)
+        if self._in_flight.get(key) == generation:
+            return
+        self._in_flight[key] = generation
+        started = self._clock()
+        involved = InvolvedObject(namespace=namespace, name=name, uid=metadata.get("uid", ""))
+        previous = _previous_status(raw_status)
+        try:
+            request = Request(
+                namespace=namespace,
+                name=name,
+                uid=involved.uid,
+                generation=generation,
+                spec=models.InvestigationSpec.model_validate(raw.get("spec") or {}),
+                previous_status=previous,
+                raw_status=raw_status,
+            )
+            report = await self._run_engine(request, started)
+            concluded = self._clock()
+            status = reporting.concluded_status(previous, report, generation, started, concluded)
+            await self._writer.patch_status(namespace, name, reporting.status_patch(raw_status, status))
+            await self._announce(involved, previous, report.verdict, reporting.event_message(report))
+        except (ValidationError, ValueError) as error:
+            await self._fail(involved, previous, raw_status, generation, started, f"Invalid spec: {_describe(error)}")
+        except Exception as error:
+            logger.exception("investigation %s/%s generation %s failed", namespace, name, generation)
+            await self._fail(involved, previous, raw_status, generation, started, f"Investigation failed: {error}")
+        finally:
+            if self._in_flight.get(key) == generation:
+                del self._in_flight[key]
+
+    async def _run_engine(self, request: Request, now: datetime) -> Report:
+        window = models.resolve_window(request.spec, now)
+        target = request.spec.target_reference(request.namespace) if request.spec.target else None
+        scope_namespace = (target.namespace if target and target.namespace else None) or request.namespace
+        # Copies taken on the event loop, so the worker thread never sees the cache change under it.
+        projections = [*self._cache.projections([scope_namespace]), *self._cache.events([scope_namespace])]
+        journal = self._cache.journal.copy()
+        data_sources = DataSources(prometheus_configured=bool(self._settings.prometheus_url))
+        engine_target = (
+            EngineRef(target.kind, "" if target.kind in ("Node", "Namespace") else scope_namespace, target.name)
+            if target
+            else None
+        )
+
+        def work() -> Report:
+            context = EvidenceContext.build(
+                projections,
+                journal,
+                window.start,
+                window.end,
+                now=now,
+                data_sources=data_sources,
+                change_lookback=CHANGE_LOOKBACK,
+            )
+            return investigate(
+                context,
+                engine_target,
+                request.spec.question or "",
+                list(request.spec.hypotheses),
+                list(request.spec.context),
+            )
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    async def _announce(
+        self, involved: InvolvedObject, previous: models.InvestigationStatus | None, verdict: str, message: str
+    ) -> None:
+        """One Event when the verdict changes; a follow-up with the same verdict adds a round, not an Event."""
+        before = previous.condition(models.CONCLUDED) if previous else None
+        if before is not None and before.reason == verdict:
+            return
+        reason = reporting.EVENT_REASONS.get(ConcludedReason(verdict))
+        if reason:
+            warning = verdict in (ConcludedReason.FAILED, ConcludedReason.INCONCLUSIVE)
+            await self._writer.post_event(involved, reason, message, warning=warning)
+
+    async def _fail(
+        self,
+        involved: InvolvedObject,
+        previous: models.InvestigationStatus | None,
+        raw_status: dict[str, Any] | None,
+        generation: int,
+        started: datetime,
+        message: str,
+    ) -> None:
+        status = reporting.failed_status(previous, message, generation, started, self._clock())
+        try:
+            await self._writer.patch_status(
+                involved.namespace, involved.name, reporting.status_patch(raw_status, status)
+            )
+            await self._announce(involved, previous, ConcludedReason.FAILED, message)
+        except Exception:
+            logger.exception("could not record the failure of %s/%s", involved.namespace, involved.name)
+
+
+def _previous_status(raw_status: Mapping[str, Any] | None) -> models.InvestigationStatus | None:
+    if not raw_status:
+        return None
+    try:
+        return models.InvestigationStatus.model_validate(raw_status)
+    except ValidationError:
+        logger.warning("ignoring an unreadable previous status")
+        return None
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"spec.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
+        )
+    return str(error).strip() or type(error).__name__

@@ -1,0 +1,256 @@
+"""The operator, running as its own restricted identity, answers Investigations from real cluster state."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from inquest.api import models
+from inquest.lab import cluster
+from inquest.lab.waiting import wait_for
+
+pytestmark = pytest.mark.lab
+
+SIM = "sim.inquest.dev"
+
+
+def deployment(
+    name: str,
+    replicas: int = 2,
+    annotations: dict[str, str] | None = None,
+    env: list[dict[str, str]] | None = None,
+    **pod: Any,
+) -> dict[str, Any]:
+    template_meta: dict[str, Any] = {"labels": {"app": name}}
+    if annotations:
+        template_meta["annotations"] = annotations
+    container: dict[str, Any] = {"name": "app", "image": f"registry.example.com/{name}:1.0"}
+    if env:
+        container["env"] = env
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": template_meta,
+                "spec": {"containers": [container], **pod},
+            },
+        },
+    }
+
+
+def service(name: str, target: str | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": target or name}, "ports": [{"port": 8080, "targetPort": 8080}]},
+    }
+
+
+class Cluster:
+    """Thin helpers over the official client, as the admin."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        self.namespace = namespace
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    def deploy(self, manifest: dict[str, Any], wait_ready: bool = True) -> None:
+        self.apps.create_namespaced_deployment(self.namespace, manifest)
+        if wait_ready:
+            name, replicas = manifest["metadata"]["name"], manifest["spec"]["replicas"]
+            wait_for(
+                lambda: (
+                    (self.apps.read_namespaced_deployment(name, self.namespace).status.ready_replicas or 0) == replicas
+                ),
+                f"Deployment {name} ready",
+            )
+
+    def pods(self, app: str) -> list[Any]:
+        return list(self.core.list_namespaced_pod(self.namespace, label_selector=f"app={app}").items)
+
+    def investigate(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {"name": name}, "spec": spec}
+        self.custom.create_namespaced_custom_object(models.GROUP, models.VERSION, self.namespace, models.PLURAL, body)
+        return self.concluded(name, generation=1)
+
+    def concluded(self, name: str, generation: int, timeout: float = 20) -> dict[str, Any]:
+        def answered() -> dict[str, Any] | None:
+            found: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                models.GROUP, models.VERSION, self.namespace, models.PLURAL, name
+            )
+            status = found.get("status") or {}
+            return found if status.get("observedGeneration") == generation else None
+
+        return wait_for(answered, f"Investigation {name} generation {generation} concluded", timeout)
+
+    def events_for(self, name: str) -> list[Any]:
+        selector = f"involvedObject.kind=Investigation,involvedObject.name={name}"
+        return list(self.core.list_namespaced_event(self.namespace, field_selector=selector).items)
+
+
+@pytest.fixture
+def kube(running_operator: cluster.Lab, admin_api: Any, namespace: str) -> Cluster:
+    return Cluster(admin_api, namespace)
+
+
+def concluded_reason(investigation: dict[str, Any]) -> str:
+    conditions = investigation["status"]["conditions"]
+    return str(next(c for c in conditions if c["type"] == "Concluded")["reason"])
+
+
+def test_bad_rollout_is_the_root_cause_of_a_crashing_dependency(kube: Cluster) -> None:
+    kube.deploy(deployment("payments"))
+    kube.deploy(deployment("checkout", env=[{"name": "PAYMENTS_ADDR", "value": "payments:8080"}]))
+    kube.core.create_namespaced_service(kube.namespace, service("payments"))
+    kube.core.create_namespaced_service(kube.namespace, service("checkout"))
+    # An unrelated restart-free change elsewhere, as a distractor.
+    kube.apps.patch_namespaced_deployment("checkout", kube.namespace, {"metadata": {"labels": {"team": "cart"}}})
+    kube.apps.patch_namespaced_deployment(
+        "payments",
+        kube.namespace,
+        {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.example.com/payments:1.9"}]},
+                }
+            }
+        },
+    )
+    wait_for(
+        lambda: any(
+            (status.restart_count or 0) >= 2
+            for pod in kube.pods("payments")
+            for status in (pod.status.container_statuses or [])
+        ),
+        "a crash-looping payments pod",
+    )
+    started = time.monotonic()
+    found = kube.investigate(
+        "why-checkout", {"target": {"kind": "Deployment", "name": "checkout"}, "question": "why is checkout failing?"}
+    )
+    elapsed = time.monotonic() - started
+    status = found["status"]
+    assert concluded_reason(found) == "RootCauseIdentified", status["summary"]
+    assert status["rootCause"]["ref"] == {"kind": "Deployment", "namespace": kube.namespace, "name": "payments"}
+    assert status["rootCause"]["category"] == "BadRollout"
+    top = status["findings"][0]
+    assert top["path"][0] == f"Deployment/{kube.namespace}/checkout"
+    assert top["path"][-1] == f"Deployment/{kube.namespace}/payments"
+    assert {item["source"] for item in top["evidence"]} >= {"Journal", "Kubernetes"}
+    assert any("1.9" in item["detail"] for item in top["evidence"])
+    assert status["rounds"][0]["generation"] == 1
+    assert elapsed < 10
+    events = wait_for(lambda: kube.events_for("why-checkout"), "the RootCauseIdentified Event")
+    assert [event.reason for event in events] == ["RootCauseIdentified"]
+    assert "payments" in events[0].message
+
+
+def test_a_crash_without_any_change_is_a_crash_loop(kube: Cluster) -> None:
+    kube.deploy(deployment("worker", replicas=1))
+    pod = kube.pods("worker")[0]
+    kube.core.patch_namespaced_pod(
+        pod.metadata.name,
+        kube.namespace,
+        {"metadata": {"annotations": {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}}},
+    )
+    wait_for(
+        lambda: (
+            (
+                kube.core.read_namespaced_pod(pod.metadata.name, kube.namespace).status.container_statuses[0]
+            ).restart_count
+            >= 2
+        ),
+        "restarts",
+    )
+    found = kube.investigate("why-worker", {"target": {"kind": "Deployment", "name": "worker"}})
+    status = found["status"]
+    assert concluded_reason(found) == "RootCauseIdentified", status["summary"]
+    assert status["rootCause"]["category"] == "CrashLoop"
+    assert status["rootCause"]["ref"]["name"] in {"worker", pod.metadata.name}
+
+
+def test_a_healthy_namespace_has_no_fault_and_says_so(kube: Cluster) -> None:
+    kube.deploy(deployment("web"))
+    kube.core.create_namespaced_service(kube.namespace, service("web"))
+    found = kube.investigate("all-good", {})
+    status = found["status"]
+    assert concluded_reason(found) == "NoFaultFound", status
+    assert status.get("findings", []) == []
+    assert "rootCause" not in status
+    events = wait_for(lambda: kube.events_for("all-good"), "the NoFaultFound Event")
+    assert [event.reason for event in events] == ["NoFaultFound"]
+
+
+def test_a_follow_up_adds_a_round_with_verdicts(kube: Cluster) -> None:
+    kube.deploy(deployment("api", replicas=1))
+    kube.apps.patch_namespaced_deployment(
+        "api",
+        kube.namespace,
+        {
+            "spec": {
+                "template": {"metadata": {"annotations": {f"{SIM}/container": "oomkilled", f"{SIM}/interval": "1s"}}}
+            }
+        },
+    )
+    wait_for(
+        lambda: any(
+            status.last_state and status.last_state.terminated
+            for pod in kube.pods("api")
+            for status in (pod.status.container_statuses or [])
+        ),
+        "an OOMKilled container",
+    )
+    first = kube.investigate("why-api", {"target": {"kind": "Deployment", "name": "api"}})
+    assert len(first["status"]["rounds"]) == 1
+    kube.custom.patch_namespaced_custom_object(
+        models.GROUP,
+        models.VERSION,
+        kube.namespace,
+        models.PLURAL,
+        "why-api",
+        {"spec": {"context": ["we raised the heap size today"], "hypotheses": ["the api rollout", "node-c"]}},
+    )
+    second = kube.concluded("why-api", generation=2)
+    status = second["status"]
+    assert [entry["generation"] for entry in status["rounds"]] == [1, 2]
+    verdicts = {entry["text"]: entry["verdict"] for entry in status["hypotheses"]}
+    assert set(verdicts) == {"the api rollout", "node-c"}
+    assert verdicts["node-c"] == "RuledOut", status["hypotheses"]
+    assert verdicts["the api rollout"] == "Supported", status["hypotheses"]
+    # The same verdict twice is one Event: a follow-up adds a round, not noise.
+    time.sleep(1)
+    assert len(kube.events_for("why-api")) == 1
+
+
+def test_the_operator_writes_only_investigation_status_and_events(running_operator: cluster.Lab, kube: Cluster) -> None:
+    kube.deploy(deployment("quiet", replicas=1))
+    kube.investigate("audit-me", {"target": {"kind": "Deployment", "name": "quiet"}})
+    time.sleep(1)  # the audit log is written asynchronously
+    writes = set()
+    for line in running_operator.audit_log.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["user"]["username"] != cluster.OPERATOR_USER:
+            continue
+        if entry["verb"] in ("create", "update", "patch", "delete", "deletecollection"):
+            reference = entry.get("objectRef", {})
+            resource = reference.get("resource", "") + (
+                "/" + reference["subresource"] if reference.get("subresource") else ""
+            )
+            writes.add((entry["verb"], reference.get("apiGroup", ""), resource))
+    assert writes, "the operator wrote nothing at all: the audit check would prove nothing"
+    allowed = {
+        ("patch", "inquest.dev", "investigations/status"),
+        ("create", "", "events"),
+    }
+    assert writes <= allowed, f"unexpected writes: {writes - allowed}"

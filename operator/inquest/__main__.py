@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Sequence
+from datetime import timedelta
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,6 +20,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG or in-cluster")
     run.add_argument(
         "--prometheus-url", default=os.environ.get("PROMETHEUS_URL"), help="default: $PROMETHEUS_URL (optional)"
+    )
+    run.add_argument(
+        "--continuous-interval-seconds",
+        type=int,
+        default=15,
+        help="how often Continuous investigations re-check their evidence (default: %(default)s)",
     )
     run.add_argument("--watch-secrets", action="store_true", help="also watch Secrets' metadata (off by default)")
     run.add_argument("--liveness", default=None, help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
@@ -37,7 +44,14 @@ async def run(arguments: argparse.Namespace) -> None:
 
     cache = ClusterCache()
     writer = KubeWriter.from_environment(arguments.kubeconfig)
-    service = InvestigationService(cache, writer, ServiceSettings(prometheus_url=arguments.prometheus_url))
+    service = InvestigationService(
+        cache,
+        writer,
+        ServiceSettings(
+            prometheus_url=arguments.prometheus_url,
+            continuous_interval=timedelta(seconds=arguments.continuous_interval_seconds),
+        ),
+    )
     registry = handlers.build_registry(cache, service, watch_secrets=arguments.watch_secrets)
     settings = kopf.OperatorSettings()
     handlers.configure(settings)
@@ -51,6 +65,7 @@ async def run(arguments: argparse.Namespace) -> None:
             liveness_endpoint=arguments.liveness,
         )
     finally:
+        await service.close()
         writer.close()
 
 

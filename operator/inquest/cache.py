@@ -35,7 +35,7 @@ class ClusterCache:
         events_per_namespace: int = DEFAULT_EVENTS_PER_NAMESPACE,
         event_retention: timedelta = DEFAULT_EVENT_RETENTION,
     ) -> None:
-        self.journal = journal or ChangeJournal()
+        self.journal = journal if journal is not None else ChangeJournal()
         self.started = datetime.now(UTC)
         self._objects: dict[ObjectRef, Projection] = {}
         self._by_namespace: dict[str, set[ObjectRef]] = defaultdict(set)

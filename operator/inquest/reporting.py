@@ -155,3 +155,85 @@ def event_message(report: engine_report.Report) -> str:
 def one_line(text: str, limit: int = 256) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+RESOLVED = "SymptomsResolved"
+Fingerprint = tuple[str, tuple[tuple[str, str, int], ...]]
+
+
+def fingerprint(report: engine_report.Report) -> Fingerprint:
+    """What counts as a material change of findings: the verdict, and each finding's object, category and
+    confidence to the nearest ten."""
+    return (
+        str(report.verdict),
+        tuple((str(f.ref), str(f.category), f.confidence // 10) for f in report.findings),
+    )
+
+
+def fingerprint_of_status(status: models.InvestigationStatus) -> Fingerprint:
+    concluded = status.condition(models.CONCLUDED)
+    verdict = str(concluded.reason) if concluded else ""
+    return (
+        verdict,
+        tuple(
+            (
+                (f"{f.ref.kind}/{f.ref.namespace}/{f.ref.name}" if f.ref.namespace else f"{f.ref.kind}/{f.ref.name}"),
+                str(f.category),
+                f.confidence // 10,
+            )
+            for f in status.findings
+        ),
+    )
+
+
+def refreshed_status(
+    previous: models.InvestigationStatus | None,
+    report: engine_report.Report,
+    generation: int,
+    started: datetime,
+    concluded: datetime,
+) -> models.InvestigationStatus:
+    """A Continuous investigation's new answer for the same generation, noting when symptoms resolve or return."""
+    before = previous.condition(models.CONCLUDED) if previous else None
+    round_started = next(
+        (r.started_time for r in (previous.rounds if previous else []) if r.generation == generation), started
+    )
+    status = concluded_status(previous, report, generation, round_started, concluded)
+    was_faulty = before is not None and before.reason in (
+        ConcludedReason.ROOT_CAUSE_IDENTIFIED,
+        ConcludedReason.INCONCLUSIVE,
+    )
+    if was_faulty and report.verdict == ConcludedReason.NO_FAULT_FOUND:
+        status.set_condition(
+            models.Condition(
+                type=RESOLVED,
+                status=models.ConditionStatus.TRUE,
+                reason=RESOLVED,
+                message=f"No symptoms remain as of {models.format_timestamp(concluded)}.",
+                last_transition_time=concluded,
+                observed_generation=generation,
+            )
+        )
+    elif report.verdict != ConcludedReason.NO_FAULT_FOUND and status.condition(RESOLVED) is not None:
+        status.set_condition(
+            models.Condition(
+                type=RESOLVED,
+                status=models.ConditionStatus.FALSE,
+                reason="SymptomsReturned",
+                message=report.summary[:1024],
+                last_transition_time=concluded,
+                observed_generation=generation,
+            )
+        )
+    return status.fit_within()
+
+
+def findings_changed_message(before: models.InvestigationStatus | None, after: models.InvestigationStatus) -> str:
+    resolved = after.condition(RESOLVED)
+    if (
+        resolved is not None
+        and resolved.status == models.ConditionStatus.TRUE
+        and (before is None or before.condition(RESOLVED) is None or before.condition(RESOLVED) != resolved)
+    ):
+        return f"Symptoms resolved. {after.summary or ''}".strip()
+    return f"Findings changed: {after.summary or ''}".strip()

@@ -36,6 +36,8 @@ CHANGE_LOOKBACK = timedelta(minutes=30)
 class ServiceSettings:
     prometheus_url: str | None = None
     engine_threads: int = 2
+    # How often a Continuous investigation re-checks its evidence.
+    continuous_interval: timedelta = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,21 @@ class InvestigationService:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=self._settings.engine_threads, thread_name_prefix="engine")
         self._in_flight: dict[tuple[str, str], int] = {}
+        self._watchers: dict[tuple[str, str], tuple[int, asyncio.Task[None]]] = {}
 
     def forget(self, namespace: str, name: str) -> None:
         self._in_flight.pop((namespace, name), None)
+        self._stop_watching((namespace, name))
+
+    def _stop_watching(self, key: tuple[str, str]) -> None:
+        entry = self._watchers.pop(key, None)
+        if entry is not None:
+            entry[1].cancel()
+
+    async def close(self) -> None:
+        for key in list(self._watchers):
+            self._stop_watching(key)
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def handle(self, raw: Mapping[str, Any]) -> None:
         """One Investigation as the watch delivered it; investigates if its generation is not answered yet."""
@@ -73,9 +87,10 @@ class InvestigationService:
         namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
         generation = int(metadata.get("generation") or 1)
         raw_status = raw.get("status") or None
-        if raw_status and raw_status.get("observedGeneration") == generation:
-            return
         key = (namespace, name)
+        if raw_status and raw_status.get("observedGeneration") == generation:
+            self._keep_watching(raw, generation)
+            return
         if self._in_flight.get(key) == generation:
             return
         self._in_flight[key] = generation
@@ -97,6 +112,7 @@ class InvestigationService:
             status = reporting.concluded_status(previous, report, generation, started, concluded)
             await self._writer.patch_status(namespace, name, reporting.status_patch(raw_status, status))
             await self._announce(involved, previous, report.verdict, reporting.event_message(report))
+            self._keep_watching({**raw, "status": reporting.status_patch(None, status)}, generation)
         except (ValidationError, ValueError) as error:
             await self._fail(involved, previous, raw_status, generation, started, f"Invalid spec: {_describe(error)}")
         except Exception as error:
@@ -105,6 +121,44 @@ class InvestigationService:
         finally:
             if self._in_flight.get(key) == generation:
                 del self._in_flight[key]
+
+    def _keep_watching(self, raw: Mapping[str, Any], generation: int) -> None:
+        """Continuous mode: one background re-check loop per Investigation, for its current generation."""
+        metadata = raw.get("metadata", {})
+        key = (metadata.get("namespace", ""), metadata.get("name", ""))
+        continuous = (raw.get("spec") or {}).get("mode") == "Continuous"
+        current = self._watchers.get(key)
+        if current is not None and (not continuous or current[0] != generation):
+            self._stop_watching(key)
+            current = None
+        if continuous and current is None:
+            task = asyncio.create_task(self._watch(raw, generation), name=f"continuous {key[0]}/{key[1]}")
+            self._watchers[key] = (generation, task)
+
+    async def _watch(self, raw: Mapping[str, Any], generation: int) -> None:
+        metadata = raw.get("metadata", {})
+        namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
+        involved = InvolvedObject(namespace=namespace, name=name, uid=metadata.get("uid", ""))
+        raw_status: dict[str, Any] | None = dict(raw.get("status") or {}) or None
+        status = _previous_status(raw_status)
+        spec = models.InvestigationSpec.model_validate(raw.get("spec") or {})
+        while True:
+            await asyncio.sleep(self._settings.continuous_interval.total_seconds())
+            try:
+                request = Request(namespace, name, involved.uid, generation, spec, status, raw_status)
+                now = self._clock()
+                report = await self._run_engine(request, now)
+                if status is not None and reporting.fingerprint_of_status(status) == reporting.fingerprint(report):
+                    continue
+                refreshed = reporting.refreshed_status(status, report, generation, now, self._clock())
+                await self._writer.patch_status(namespace, name, reporting.status_patch(raw_status, refreshed))
+                message = reporting.findings_changed_message(status, refreshed)
+                await self._writer.post_event(involved, "FindingsChanged", message)
+                status, raw_status = refreshed, refreshed.to_api()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("continuous re-check of %s/%s failed; trying again later", namespace, name)
 
     async def _run_engine(self, request: Request, now: datetime) -> Report:
         window = models.resolve_window(request.spec, now)

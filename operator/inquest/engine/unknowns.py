@@ -1,0 +1,61 @@
+"""What the engine could not see, said plainly: missing data sources, journal gaps, expired Events."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from inquest.engine.context import EvidenceContext
+from inquest.engine.detectors.common import label
+from inquest.engine.ranker import DataGaps
+from inquest.engine.timeutil import iso
+
+# The API server's default --event-ttl.
+EVENT_TTL = timedelta(hours=1)
+
+
+def data_gaps(ctx: EvidenceContext) -> tuple[DataGaps, list[str]]:
+    sources = ctx.data_sources
+    unknowns: list[str] = []
+    if not sources.prometheus_configured:
+        unknowns.append(
+            "Prometheus is not configured: error rates, latency, CPU throttling and network metrics were not checked."
+        )
+    elif not sources.prometheus_reachable:
+        unknowns.append(
+            "Prometheus was unreachable: error rates, latency, CPU throttling and network metrics were not checked."
+        )
+    if not sources.events_available:
+        unknowns.append("Kubernetes Events could not be read: pod failures are judged from object status alone.")
+    elif ctx.window_start < ctx.now - EVENT_TTL:
+        unknowns.append(
+            f"Kubernetes keeps Events for about an hour by default: Events before {iso(ctx.now - EVENT_TTL)} "
+            "may have expired."
+        )
+    for kind in sources.unavailable_kinds:
+        unknowns.append(f"{kind} objects could not be read: causes involving them were not checked.")
+    for service in sources.services_without_request_metrics:
+        unknowns.append(f"No request metrics for {label(service)}: its error rate and latency are unknown.")
+    unknowns.extend(sources.notes)
+    journal = ctx.journal
+    change_start = ctx.window_start - ctx.change_lookback
+    incomplete = False
+    covers_since = journal.covers_since
+    if covers_since is not None and covers_since > change_start:
+        evicted = f" ({journal.evicted_count} older records evicted)" if journal.evicted_count else ""
+        unknowns.append(
+            f"The change journal only covers since {iso(covers_since)}{evicted}: earlier changes are unknown."
+        )
+        incomplete = True
+    for gap in journal.gaps_overlapping(change_start, ctx.window_end):
+        unknowns.append(
+            f"The change journal has a gap from {iso(gap.start)} to {iso(gap.end)} (the operator was not watching); "
+            "changes then are reconstructed from ReplicaSet revisions and Events where possible."
+        )
+        incomplete = True
+    gaps = DataGaps(
+        events_missing=not sources.events_available,
+        metrics_missing=not sources.metrics_available,
+        journal_incomplete=incomplete,
+        unavailable_kinds=len(sources.unavailable_kinds),
+    )
+    return gaps, unknowns

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from inquest.engine.journal import ChangeJournal
-from inquest.engine.objects import Event, Projection, project
+from inquest.engine.objects import Event, Projection, Workload, project
+from inquest.engine.reconstruct import records_from_events, records_from_replicasets
 from inquest.engine.refs import ObjectRef
 
 DEFAULT_EVENTS_PER_NAMESPACE = 5000
@@ -46,8 +47,18 @@ class ClusterCache:
         self.live = False
 
     def go_live(self) -> None:
-        """From now on an object seen for the first time was created, not found in the initial listing."""
+        """Called once every resource's initial listing is in: from now on an object seen for the first time
+        was created. What happened before inquest watched is rebuilt from ReplicaSet revisions and Events,
+        and the unwatched period is recorded as a gap the investigations report."""
+        if self.live:
+            return
         self.live = True
+        replica_sets = [
+            item for item in self._objects.values() if isinstance(item, Workload) and item.ref.kind == "ReplicaSet"
+        ]
+        events = [event for ring in self._events.values() for event in ring.values()]
+        records = [*records_from_replicasets(replica_sets), *records_from_events(events, replica_sets)]
+        self.journal.seed(records, gap_start=self.started - self.journal.max_age, gap_end=self.started)
 
     def observe(self, body: Mapping[str, object], now: datetime | None = None) -> None:
         """An object as it now is (from the initial listing or a watch event)."""

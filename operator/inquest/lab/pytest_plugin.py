@@ -49,7 +49,7 @@ def running_operator(lab: cluster.Lab) -> Iterator[cluster.Lab]:
     """The operator, as `python -m inquest run` with its own restricted identity, for the whole session."""
     from inquest.lab import operator
 
-    operator.start_operator(lab)
+    operator.start_operator(lab, "--continuous-interval-seconds=2")
     yield lab
     operator.stop_operator(lab)
 

@@ -1,0 +1,100 @@
+"""Thin helpers over the official client, for lab tests and the demo: manifests, waits, Investigations."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from kubernetes import client
+
+from inquest.api import models
+from inquest.lab.waiting import wait_for
+
+SIM = "sim.inquest.dev"
+
+
+def deployment(
+    name: str,
+    replicas: int = 2,
+    annotations: dict[str, str] | None = None,
+    env: list[dict[str, str]] | None = None,
+    **pod: Any,
+) -> dict[str, Any]:
+    template_meta: dict[str, Any] = {"labels": {"app": name}}
+    if annotations:
+        template_meta["annotations"] = annotations
+    container: dict[str, Any] = {"name": "app", "image": f"registry.example.com/{name}:1.0"}
+    if env:
+        container["env"] = env
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": template_meta,
+                "spec": {"containers": [container], **pod},
+            },
+        },
+    }
+
+
+def service(name: str, target: str | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": target or name}, "ports": [{"port": 8080, "targetPort": 8080}]},
+    }
+
+
+class Cluster:
+    """Thin helpers over the official client, as the admin."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        self.namespace = namespace
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    def deploy(self, manifest: dict[str, Any], wait_ready: bool = True) -> None:
+        self.apps.create_namespaced_deployment(self.namespace, cast(Any, manifest))
+        if wait_ready:
+            name, replicas = manifest["metadata"]["name"], manifest["spec"]["replicas"]
+            wait_for(lambda: self.ready_replicas(name) == replicas, f"Deployment {name} ready")
+
+    def ready_replicas(self, name: str) -> int:
+        status = self.apps.read_namespaced_deployment(name, self.namespace).status
+        return (status.ready_replicas or 0) if status is not None else 0
+
+    def pods(self, app: str) -> list[Any]:
+        return list(self.core.list_namespaced_pod(self.namespace, label_selector=f"app={app}").items)
+
+    def investigate(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {"apiVersion": models.API_VERSION, "kind": models.KIND, "metadata": {"name": name}, "spec": spec}
+        self.custom.create_namespaced_custom_object(models.GROUP, models.VERSION, self.namespace, models.PLURAL, body)
+        return self.concluded(name, generation=1)
+
+    def concluded(self, name: str, generation: int, timeout: float = 20) -> dict[str, Any]:
+        def answered() -> dict[str, Any] | None:
+            found = cast(
+                dict[str, Any],
+                self.custom.get_namespaced_custom_object(
+                    models.GROUP, models.VERSION, self.namespace, models.PLURAL, name
+                ),
+            )
+            status = found.get("status") or {}
+            return found if status.get("observedGeneration") == generation else None
+
+        return wait_for(answered, f"Investigation {name} generation {generation} concluded", timeout)
+
+    def events_for(self, name: str) -> list[Any]:
+        selector = f"involvedObject.kind=Investigation,involvedObject.name={name}"
+        events = self.core.list_namespaced_event(self.namespace, field_selector=selector).items
+        return sorted(events, key=lambda event: event.first_timestamp)
+
+
+def concluded_reason(investigation: dict[str, Any]) -> str:
+    conditions = investigation["status"]["conditions"]
+    return str(next(c for c in conditions if c["type"] == "Concluded")["reason"])

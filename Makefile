@@ -49,5 +49,6 @@ lab-down: venv ## stop the lab instance named $(LAB)
 lab-status: venv ## show the lab instance named $(LAB)
 	@$(PY) -m inquest.lab status --name $(LAB)
 
-bench: setup ## measure the lab (build times, warm start, memory) into docs/lab.md
+bench: setup ## measure the lab and the operator into docs/lab.md and docs/benchmarks.md
 	@$(PY) -m inquest.lab bench --output docs/lab.md
+	@$(PY) -m inquest.lab bench-operator --output docs/benchmarks.md

@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure the lab into a markdown file")
     bench.add_argument("--output", type=Path, default=Path("docs/lab.md"))
     bench.add_argument("--starts", type=int, default=3, help="warm starts to time (default: %(default)s)")
+    bench_operator = commands.add_parser("bench-operator", help="measure investigation latency and cache memory")
+    bench_operator.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
+    bench_operator.add_argument("--count", type=int, default=100, help="investigations to time (default: %(default)s)")
     for command, help_text in (
         ("up", "start a lab instance"),
         ("down", "stop a lab instance"),
@@ -77,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             from inquest.lab import bench as lab_bench
 
             lab_bench.run(arguments.output, arguments.starts)
+        elif arguments.command == "bench-operator":
+            from inquest.lab import bench_operator
+
+            bench_operator.run(arguments.output, arguments.count)
         elif arguments.command == "env":
             lab = cluster.Lab.load(arguments.name)
             if lab is None:

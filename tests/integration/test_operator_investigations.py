@@ -219,3 +219,31 @@ def test_continuous_mode_records_when_symptoms_resolve(kube: Cluster) -> None:
     reasons = [event.reason for event in kube.events_for("watch-flaky")]
     assert reasons[0] in ("RootCauseIdentified", "Inconclusive")
     assert "FindingsChanged" in reasons
+
+
+def test_a_restarted_operator_answers_each_generation_exactly_once(
+    running_operator: cluster.Lab, kube: Cluster
+) -> None:
+    from inquest.lab import operator
+
+    kube.deploy(deployment("steady", replicas=1))
+    operator.stop_operator(running_operator)
+    body = {
+        "apiVersion": models.API_VERSION,
+        "kind": models.KIND,
+        "metadata": {"name": "while-down"},
+        "spec": {"target": {"kind": "Deployment", "name": "steady"}},
+    }
+    kube.custom.create_namespaced_custom_object(models.GROUP, models.VERSION, kube.namespace, models.PLURAL, body)
+    operator.start_operator(running_operator, "--continuous-interval-seconds=2")
+    found = kube.concluded("while-down", generation=1)
+    status = found["status"]
+    assert len(status["rounds"]) == 1
+    assert any("gap" in unknown for unknown in status["unknowns"]), status["unknowns"]
+    # A second restart finds the generation answered: no new round, no new Event.
+    operator.stop_operator(running_operator)
+    operator.start_operator(running_operator, "--continuous-interval-seconds=2")
+    time.sleep(2)
+    again = kube.concluded("while-down", generation=1)
+    assert again["status"]["rounds"] == status["rounds"]
+    assert len(kube.events_for("while-down")) == 1

@@ -48,6 +48,13 @@ class StatedChange:
     text: str
     subject: ObjectRef
     time: datetime | None
+    # Every object the sentence names that could have been changed, best guess first ("checkout fails since
+    # the payments deploy" names two); the journal decides which one it was.
+    alternatives: tuple[ObjectRef, ...] = ()
+
+    @property
+    def candidates(self) -> tuple[ObjectRef, ...]:
+        return (self.subject, *(ref for ref in self.alternatives if ref != self.subject))
 
 
 @dataclass(slots=True)
@@ -94,12 +101,11 @@ def clock_times(text: str, reference: datetime) -> list[tuple[str, datetime]]:
     return found
 
 
-def _change_subject(refs: Iterable[ObjectRef]) -> ObjectRef | None:
-    ranked = sorted(
+def _change_subjects(refs: Iterable[ObjectRef]) -> list[ObjectRef]:
+    return sorted(
         (ref for ref in refs if ref.kind in _CHANGE_KIND_PREFERENCE),
-        key=lambda ref: _CHANGE_KIND_PREFERENCE.index(ref.kind),
+        key=lambda ref: (_CHANGE_KIND_PREFERENCE.index(ref.kind), ref),
     )
-    return ranked[0] if ranked else None
 
 
 def parse_hints(question: str, user_context: Iterable[str], snapshot: ClusterSnapshot, reference: datetime) -> Hints:
@@ -114,14 +120,14 @@ def parse_hints(question: str, user_context: Iterable[str], snapshot: ClusterSna
                 continue
             if not _CHANGE.search(sentence):
                 continue
-            subject = _change_subject(names)
-            if subject is None:
+            subjects = _change_subjects(names)
+            if not subjects:
                 continue
             times = clock_times(sentence, reference)
             when = times[0][1] if times else None
             if times and not re.search(r"utc|z\b", times[0][0], re.IGNORECASE):
                 hints.notes.append(f"Read '{times[0][0]}' in \"{sentence}\" as {iso(times[0][1])} (UTC assumed).")
-            hints.stated_changes.append(StatedChange(sentence, subject, when))
+            hints.stated_changes.append(StatedChange(sentence, subjects[0], when, tuple(subjects[1:])))
     hints.mentioned -= hints.excluded
     return hints
 

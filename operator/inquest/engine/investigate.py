@@ -57,9 +57,11 @@ def _apply_stated_changes(ctx: EvidenceContext, hints: Hints) -> tuple[EvidenceC
     for stated in hints.stated_changes:
         start = stated.time - _STATED_CHANGE_MATCH if stated.time else ctx.window_start - ctx.change_lookback
         end = stated.time + _STATED_CHANGE_MATCH if stated.time else ctx.window_end
-        boosted.add(stated.subject)
-        if ctx.journal.query(ref=stated.subject, start=start, end=end):
+        recorded = [ref for ref in stated.candidates if ctx.journal.query(ref=ref, start=start, end=end)]
+        if recorded:
+            boosted.update(recorded)
             continue
+        boosted.add(stated.subject)
         if stated.time is None:
             notes.append(f'The journal has no record of the change described as "{stated.text}", and it names no time.')
             continue

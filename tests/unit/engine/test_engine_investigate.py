@@ -196,6 +196,19 @@ def test_user_stated_change_boosts_the_matching_record() -> None:
     assert not any("unverified" in line for line in hinted.unknowns)
 
 
+def test_a_sentence_naming_two_objects_finds_the_one_that_changed() -> None:
+    objects = [*_front(), *_payments(crashing_status(7))]
+    report = investigate(
+        context(objects, _rolled_out()),
+        ref("Deployment", "checkout"),
+        "why is checkout failing since the payments deploy?",
+        [],
+        [],
+    )
+    assert not any("no record" in line for line in report.unknowns), report.unknowns
+    assert report.findings[0].ref == ref("Deployment", "payments")
+
+
 def test_target_is_read_from_the_question() -> None:
     ctx = context([*_front(), *_payments(crashing_status(7))], _rolled_out())
     report = investigate(ctx, None, "why is checkout failing since 10:05?", [], [])

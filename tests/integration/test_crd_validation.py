@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -40,21 +38,11 @@ from inquest.api.models import (
 )
 from inquest.categories import Category, ConcludedReason, EvidenceSource, HypothesisVerdict, Mode, TargetKind
 from inquest.lab import cluster
+from inquest.lab.waiting import wait_for
 
 pytestmark = pytest.mark.lab
 
 ResultT = TypeVar("ResultT")
-
-
-def wait_for(probe: Callable[[], ResultT | None], what: str, timeout: float = 30.0) -> ResultT:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from inquest.lab import cluster
+from inquest.lab.waiting import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -46,17 +46,6 @@ WIDGET_CRD: dict[str, Any] = {
 }
 
 
-def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.25)
-
-
 def test_crd_object_and_status_subresource(admin_api: Any, namespace: str) -> None:
     extensions = client.ApiextensionsV1Api(admin_api)
     if not any(
@@ -69,10 +58,10 @@ def test_crd_object_and_status_subresource(admin_api: Any, namespace: str) -> No
         crd = extensions.read_custom_resource_definition(WIDGET_CRD["metadata"]["name"])
         return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
 
-    wait_for(established, what="CRD Established")
+    wait_for(established, "CRD Established")
     objects = client.CustomObjectsApi(admin_api)
     body = {"apiVersion": "lab.inquest.dev/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}
-    wait_for(lambda: _create_ok(objects, namespace, body), what="the Widget to be accepted")
+    wait_for(lambda: _create_ok(objects, namespace, body), "the Widget to be accepted")
     objects.patch_namespaced_custom_object_status(
         "lab.inquest.dev", "v1", namespace, "widgets", "w1", {"status": {"phase": "Done"}}
     )
@@ -119,7 +108,7 @@ def test_restricted_identity_is_forbidden_and_audited(lab: cluster.Lab, namespac
                 return event["responseStatus"]["code"] == 403
         return False
 
-    wait_for(audited, timeout=10, what="the forbidden request in the audit log")
+    wait_for(audited, "the forbidden request in the audit log", timeout=10)
 
 
 def test_deployment_gets_replicaset_and_running_pods(admin_api: Any, namespace: str) -> None:
@@ -141,7 +130,7 @@ def test_deployment_gets_replicaset_and_running_pods(admin_api: Any, namespace: 
             },
         },
     )
-    replica_sets = wait_for(lambda: apps.list_namespaced_replica_set(namespace).items, what="a ReplicaSet")
+    replica_sets = wait_for(lambda: apps.list_namespaced_replica_set(namespace).items, "a ReplicaSet")
     assert replica_sets[0].metadata.owner_references[0].name == "web"
 
     def running_and_ready() -> list[Any]:
@@ -154,7 +143,7 @@ def test_deployment_gets_replicaset_and_running_pods(admin_api: Any, namespace: 
         ]
         return ready if len(ready) == 3 else []
 
-    pods = wait_for(running_and_ready, what="3 Running and Ready pods")
+    pods = wait_for(running_and_ready, "3 Running and Ready pods")
     assert {pod.spec.node_name for pod in pods} <= set(cluster.NODE_NAMES)
     assert all(pod.metadata.owner_references[0].kind == "ReplicaSet" for pod in pods)
     wait_for(
@@ -214,7 +203,7 @@ def test_prometheus_answers_across_backfill_and_live_samples(lab: cluster.Lab) -
             return result
 
     # One live scrape must have landed after start-up, so the range holds both kinds of sample.
-    wait_for(lambda: query(f"timestamp({selector}) > time() - 30"), what="a live sample")
+    wait_for(lambda: query(f"timestamp({selector}) > time() - 30"), "a live sample")
     window = f"{cluster.HISTORY_SECONDS + 600}s"
     series = query(f"count_over_time({selector}[{window}])")
     assert len(series) == 1, "history and live samples must be one series"

@@ -151,6 +151,29 @@ class Lab:
             "operator": lambda: procs.http_ok(f"http://127.0.0.1:{self.ports.get('operator-health', 0)}/healthz"),
         }
 
+    def add_series(self, specs: list[Any], history_seconds: float = 0) -> None:
+        """Serves more series from the exporter. With history, they are backfilled too: Prometheus loads blocks
+        only at start-up, so it is stopped, given the blocks, and started again (a couple of seconds)."""
+        from inquest.lab import exporter, openmetrics, prometheus_config
+
+        current = exporter.read_series_file(self.series_file)
+        exporter.write_series_file(self.series_file, [*current, *specs])
+        if history_seconds <= 0:
+            return
+        self.stop_component("prometheus")
+        now = time.time()
+        openmetrics.backfill(
+            specs,
+            now - history_seconds,
+            now,
+            5,
+            self.data_dir / "prometheus" / "data",
+            promtool=str(build.locate("promtool")),
+            job=prometheus_config.LAB_JOB,
+            instance=prometheus_config.LAB_INSTANCE,
+        )
+        self.start_component("prometheus")
+
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """A minimal admin REST call for bootstrapping, before any client library is involved."""
         import ssl

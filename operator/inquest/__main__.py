@@ -21,6 +21,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--prometheus-url", default=os.environ.get("PROMETHEUS_URL"), help="default: $PROMETHEUS_URL (optional)"
     )
+    run.add_argument("--prometheus-query-timeout-seconds", type=float, default=2.0, help="per query (default: 2)")
+    run.add_argument(
+        "--prometheus-budget-seconds", type=float, default=3.0, help="all queries of one investigation (default: 3)"
+    )
+    run.add_argument("--prometheus-bearer-token-file", default=None, help="re-read when it changes")
+    run.add_argument("--prometheus-ca-file", default=None, help="CA bundle for a TLS Prometheus")
+    run.add_argument(
+        "--prometheus-header",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra header, e.g. X-Scope-OrgID=tenant-a for Thanos, Mimir or Cortex (repeatable)",
+    )
     run.add_argument(
         "--continuous-interval-seconds",
         type=int,
@@ -40,17 +53,30 @@ async def run(arguments: argparse.Namespace) -> None:
     from inquest import handlers
     from inquest.cache import ClusterCache
     from inquest.clients.kube import KubeWriter
+    from inquest.clients.prometheus import PrometheusClient, PrometheusSettings
+    from inquest.metrics.collector import MetricsCollector
     from inquest.service import InvestigationService, ServiceSettings
 
     cache = ClusterCache()
     writer = KubeWriter.from_environment(arguments.kubeconfig)
+    prometheus = None
+    if arguments.prometheus_url:
+        headers = dict(header.split("=", 1) for header in arguments.prometheus_header)
+        prometheus = PrometheusClient(
+            PrometheusSettings(
+                url=arguments.prometheus_url,
+                query_timeout_seconds=arguments.prometheus_query_timeout_seconds,
+                budget_seconds=arguments.prometheus_budget_seconds,
+                bearer_token_file=arguments.prometheus_bearer_token_file,
+                ca_file=arguments.prometheus_ca_file,
+                extra_headers=headers,
+            )
+        )
     service = InvestigationService(
         cache,
         writer,
-        ServiceSettings(
-            prometheus_url=arguments.prometheus_url,
-            continuous_interval=timedelta(seconds=arguments.continuous_interval_seconds),
-        ),
+        ServiceSettings(continuous_interval=timedelta(seconds=arguments.continuous_interval_seconds)),
+        metrics=MetricsCollector(prometheus),
     )
     registry = handlers.build_registry(cache, service, watch_secrets=arguments.watch_secrets)
     settings = kopf.OperatorSettings()
@@ -67,6 +93,8 @@ async def run(arguments: argparse.Namespace) -> None:
     finally:
         await service.close()
         writer.close()
+        if prometheus is not None:
+            prometheus.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

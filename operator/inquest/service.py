@@ -21,10 +21,12 @@ from inquest.api import models
 from inquest.cache import ClusterCache
 from inquest.categories import ConcludedReason
 from inquest.clients.kube import InvolvedObject, KubeWriter
-from inquest.engine.context import DataSources, EvidenceContext
+from inquest.engine.context import EvidenceContext
 from inquest.engine.investigate import investigate
 from inquest.engine.refs import ObjectRef as EngineRef
 from inquest.engine.report import Report
+from inquest.engine.snapshot import ClusterSnapshot
+from inquest.metrics.collector import MetricsCollector
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,6 @@ CHANGE_LOOKBACK = timedelta(minutes=30)
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    prometheus_url: str | None = None
     engine_threads: int = 2
     # How often a Continuous investigation re-checks its evidence.
     continuous_interval: timedelta = timedelta(seconds=15)
@@ -57,12 +58,14 @@ class InvestigationService:
         cache: ClusterCache,
         writer: KubeWriter,
         settings: ServiceSettings | None = None,
+        metrics: MetricsCollector | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._cache = cache
         self._writer = writer
         self._settings = settings or ServiceSettings()
         self._clock = clock
+        self._metrics = metrics or MetricsCollector(None)
         self._executor = ThreadPoolExecutor(max_workers=self._settings.engine_threads, thread_name_prefix="engine")
         self._in_flight: dict[tuple[str, str], int] = {}
         self._watchers: dict[tuple[str, str], tuple[int, asyncio.Task[None]]] = {}
@@ -167,7 +170,7 @@ class InvestigationService:
         # Copies taken on the event loop, so the worker thread never sees the cache change under it.
         projections = [*self._cache.projections([scope_namespace]), *self._cache.events([scope_namespace])]
         journal = self._cache.journal.copy()
-        data_sources = DataSources(prometheus_configured=bool(self._settings.prometheus_url))
+        collection = await self._metrics.collect([scope_namespace], window.start, window.end)
         engine_target = (
             EngineRef(target.kind, "" if target.kind in ("Node", "Namespace") else scope_namespace, target.name)
             if target
@@ -175,12 +178,16 @@ class InvestigationService:
         )
 
         def work() -> Report:
-            context = EvidenceContext.build(
-                projections,
-                journal,
-                window.start,
-                window.end,
+            snapshot = ClusterSnapshot.of(projections)
+            analysis, data_sources = collection.analyse(snapshot)
+            context = EvidenceContext(
+                snapshot=snapshot,
+                journal=journal,
+                window_start=window.start,
+                window_end=window.end,
                 now=now,
+                metrics=analysis.signals,
+                metric_edges=analysis.edges,
                 data_sources=data_sources,
                 change_lookback=CHANGE_LOOKBACK,
             )

@@ -65,6 +65,7 @@ def start_operator(lab: Lab, *extra_arguments: str) -> procs.ManagedProcess:
         sys.executable, "-m", "inquest", "run",
         f"--kubeconfig={lab.kubeconfig_operator}",
         f"--liveness=http://127.0.0.1:{port}/healthz",
+        f"--prometheus-url={lab.prometheus_url}",
         *extra_arguments,
     ]  # fmt: skip
     process = procs.start(COMPONENT, command, lab.data_dir / "logs" / "operator.log")

@@ -842,7 +842,7 @@ def plan_queries(
             if group in runnable_groups:
                 continue
             names = list(dict.fromkeys(metrics))
-            shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+            shown = ", ".join(names[:2]) + (", …" if len(names) > 2 else "")
             cluster_wide = all(
                 template.scope == Scope.CLUSTER for template in catalog.templates if template.group == group
             )

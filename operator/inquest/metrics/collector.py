@@ -43,7 +43,7 @@ class Collection:
             sources = DataSources(prometheus_configured=True, prometheus_reachable=False, notes=failure_notes)
             return MetricsAnalysis(), sources
         analysis = build_signals(self.plan, self.results, snapshot)
-        notes = (*self.plan.missing, *self.plan.notes, *analysis.notes)
+        notes = analysis.notes  # it already carries the plan's gaps and notes
         sources = DataSources(
             prometheus_configured=True,
             prometheus_reachable=True,

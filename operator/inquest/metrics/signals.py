@@ -280,9 +280,9 @@ class _Analysis:
 
     def read(self) -> None:
         self.notes += self.plan.notes
-        self.notes += [
-            f"{sentence[0].upper()}{sentence[1:]}: those signals are unknown." for sentence in self.plan.missing
-        ]
+        # One unknown for everything discovery did not find: each group named, without drowning the others.
+        if self.plan.missing:
+            self.notes.append("Not in Prometheus, so not checked: " + "; ".join(self.plan.missing) + ".")
         failures: dict[str, list[str]] = defaultdict(list)
         for planned in self.plan.queries:
             template = self.catalog.template(planned.template)

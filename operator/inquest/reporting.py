@@ -124,7 +124,7 @@ def failed_status(
 
 def capped_unknowns(unknowns: tuple[str, ...] | list[str]) -> list[str]:
     """At most MAX_UNKNOWNS entries; what does not fit is counted, never silently dropped."""
-    texts = [unknown[:1024] for unknown in unknowns]
+    texts = [unknown if len(unknown) <= 1024 else unknown[:1023] + "…" for unknown in unknowns]
     if len(texts) <= models.MAX_UNKNOWNS:
         return texts
     kept = texts[: models.MAX_UNKNOWNS - 1]

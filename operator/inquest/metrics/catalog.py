@@ -727,6 +727,7 @@ class Plan:
     rate_window_seconds: float
     queries: tuple[PlannedQuery, ...]
     missing: tuple[str, ...] = ()  # one sentence per group of metrics that discovery did not find
+    missing_summary: str = ""  # all of them in one short sentence, for unknowns
     notes: tuple[str, ...] = ()
     discovery_failed: bool = False
 
@@ -830,6 +831,7 @@ def plan_queries(
                     PlannedQuery(template.name, namespace, query, range_start - day, window_end - day, step, True)
                 )
     missing: list[str] = []
+    missing_short: list[str] = []
     notes: list[str] = []
     if available_families is None:
         notes.append(
@@ -847,6 +849,7 @@ def plan_queries(
                 template.scope == Scope.CLUSTER for template in catalog.templates if template.group == group
             )
             missing.append(f"no {group} found{'' if cluster_wide else where} (looked for {shown})")
+            missing_short.append(f"{group} ({names[0]}{', …' if len(names) > 1 else ''})")
     return Plan(
         catalog=catalog,
         namespaces=targets,
@@ -857,6 +860,13 @@ def plan_queries(
         rate_window_seconds=window,
         queries=tuple(queries),
         missing=tuple(missing),
+        missing_summary=(
+            f"Not in Prometheus{(' for ' + _join(targets)) if targets else ''}, so not checked: "
+            + "; ".join(missing_short)
+            + "."
+            if missing_short
+            else ""
+        ),
         notes=tuple(notes),
         discovery_failed=available_families is None,
     )

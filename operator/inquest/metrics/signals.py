@@ -281,8 +281,8 @@ class _Analysis:
     def read(self) -> None:
         self.notes += self.plan.notes
         # One unknown for everything discovery did not find: each group named, without drowning the others.
-        if self.plan.missing:
-            self.notes.append("Not in Prometheus, so not checked: " + "; ".join(self.plan.missing) + ".")
+        if self.plan.missing_summary:
+            self.notes.append(self.plan.missing_summary)
         failures: dict[str, list[str]] = defaultdict(list)
         for planned in self.plan.queries:
             template = self.catalog.template(planned.template)

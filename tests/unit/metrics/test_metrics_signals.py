@@ -430,10 +430,10 @@ def test_partial_answers_are_noted() -> None:
 def test_discovery_gaps_become_notes() -> None:
     answers = Answers(plan(NO_HISTORY, families={"up"}))
     notes = analyse(answers).notes
-    gaps = [note for note in notes if note.startswith("Not in Prometheus, so not checked: ")]
+    gaps = [note for note in notes if note.startswith("Not in Prometheus for shop, so not checked: ")]
     assert len(gaps) == 1, notes
-    assert "no request metrics found for namespace shop (looked for http_requests_total" in gaps[0]
-    assert "no CPU metrics (cAdvisor) found" in gaps[0]
+    assert "request metrics (http_requests_total, …)" in gaps[0]
+    assert "CPU metrics (cAdvisor) (container_cpu_cfs_throttled_periods_total, …)" in gaps[0]
 
 
 def test_services_without_request_metrics_are_listed() -> None:

@@ -199,7 +199,19 @@ class InvestigationService:
                 list(request.spec.context),
             )
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        report = await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        # One line per answer, in a fixed shape the benchmarks read back.
+        logger.info(
+            "answered %s/%s generation %d: %s in %.0f ms; prometheus: %d queries, %.0f ms",
+            request.namespace,
+            request.name,
+            request.generation,
+            report.verdict,
+            (self._clock() - now).total_seconds() * 1000,
+            collection.queries,
+            collection.elapsed_seconds * 1000,
+        )
+        return report
 
     async def _announce(
         self, involved: InvolvedObject, previous: models.InvestigationStatus | None, verdict: str, message: str

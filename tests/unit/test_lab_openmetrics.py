@@ -177,3 +177,19 @@ def test_prometheus_config_passes_promtool_check(tmp_path: Path) -> None:
         [PROMTOOL, "check", "config", str(config_file)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@needs_promtool
+def test_histogram_parts_are_counters_exported_as_unknown(tmp_path: Path) -> None:
+    parts = [make_spec(name="http_request_duration_seconds_sum"), make_spec(name="http_request_duration_seconds_count")]
+    text, _ = render(parts, REFERENCE - 600, REFERENCE, 60)
+    types, samples = parse_openmetrics(text)
+    assert types == [
+        ("http_request_duration_seconds_sum", "unknown"),
+        ("http_request_duration_seconds_count", "unknown"),
+    ]
+    values = [value for name, _, value, _ in samples if name.endswith("_sum")]
+    assert values == sorted(values), "still integrated as a counter"
+    result = backfill(parts, REFERENCE - 600, REFERENCE, 60, tmp_path / "data", promtool=PROMTOOL)
+    assert result.series == 2
+    assert result.blocks

@@ -37,13 +37,50 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def measure_latency(lab: cluster.Lab, count: int) -> list[float]:
+ANSWER_LINE = re.compile(
+    r"answered (?P<name>\S+) generation \d+: \S+ in (?P<total>[\d.]+) ms; "
+    r"prometheus: (?P<queries>\d+) queries, (?P<prometheus>[\d.]+) ms"
+)
+
+
+def shop_series(reference: float) -> list[Any]:
+    """Request and latency series for every shop Service, so investigations have real queries to run."""
+    from inquest.lab.shapes import SeriesSpec
+
+    specs = []
+    for service in TARGETS:
+        for code, rate in (("200", 20.0), ("500", 0.05)):
+            specs.append(
+                SeriesSpec.model_validate({
+                    "name": "http_requests_total", "type": "counter", "reference_time": reference, "noise": 0.05,
+                    "labels": {"namespace": demo.SHOP_NAMESPACE, "service": service, "code": code},
+                    "points": [{"at": -3600, "value": rate}],
+                })
+            )  # fmt: skip
+        for suffix, rate in (("sum", 0.6), ("count", 20.0)):
+            specs.append(
+                SeriesSpec.model_validate({
+                    "name": f"http_request_duration_seconds_{suffix}", "type": "counter", "reference_time": reference,
+                    "labels": {"namespace": demo.SHOP_NAMESPACE, "service": service}, "noise": 0.05,
+                    "points": [{"at": -3600, "value": rate}],
+                })
+            )  # fmt: skip
+    return specs
+
+
+def answer_lines(lab: cluster.Lab, names: set[str]) -> list[re.Match[str]]:
+    text = (lab.data_dir / "logs" / "operator.log").read_text()
+    matches = [match for match in ANSWER_LINE.finditer(text) if match.group("name").split("/")[-1] in names]
+    return matches
+
+
+def measure_latency(lab: cluster.Lab, count: int, prefix: str) -> list[float]:
     api = config.new_client_from_config(config_file=str(lab.kubeconfig_admin))  # type: ignore[no-untyped-call]
     custom = client.CustomObjectsApi(api)
     latencies: list[float] = []
     try:
         for index in range(count):
-            name = f"bench-{os.getpid()}-{index}"
+            name = f"{prefix}-{index}"
             body = {
                 "apiVersion": models.API_VERSION,
                 "kind": models.KIND,
@@ -151,25 +188,40 @@ def operator_rss_growth(lab: cluster.Lab, pods: int = 1000) -> tuple[float, floa
     return before, lab_bench.resident_mib(process.pid), elapsed
 
 
-def render(latencies: list[float], per_thousand: float, rss: tuple[float, float, float]) -> str:
-    millis = [value * 1000 for value in latencies]
+def render(
+    plain: list[float],
+    with_prometheus: list[float],
+    prometheus_lines: list[re.Match[str]],
+    per_thousand: float,
+    rss: tuple[float, float, float],
+) -> str:
+    def row(title: str, values: list[float], unit: str = "") -> str:
+        cells = [f"{value:.0f}{unit}" for value in (statistics.median(values), percentile(values, 0.95), max(values))]
+        return f"| {title} | {' | '.join(cells)} |"
+
     before, after, elapsed = rss
-    return "\n".join([
+    queries = [float(line.group("queries")) for line in prometheus_lines]
+    prometheus_ms = [float(line.group("prometheus")) for line in prometheus_lines]
+    rows = [
         FIGURES_START,
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {lab_bench.machine_line()}.",
         "",
-        "| Figure | Value |",
+        "| Figure | p50 | p95 | max |",
+        "| --- | ---: | ---: | ---: |",
+        row(f"Latency, create to answered status, no Prometheus ({len(plain)} runs)", [v * 1000 for v in plain], " ms"),
+        row(f"Latency with Prometheus ({len(with_prometheus)} runs)", [v * 1000 for v in with_prometheus], " ms"),
+        row("Time in Prometheus per investigation", prometheus_ms, " ms"),
+        row("Prometheus queries per investigation", queries),
+        "",
+        "| Memory | Value |",
         "| --- | ---: |",
-        f"| Investigations timed (shop app, no Prometheus) | {len(millis)} |",
-        f"| Latency, create to answered status, p50 | {statistics.median(millis):.0f} ms |",
-        f"| Latency p95 | {percentile(millis, 0.95):.0f} ms |",
-        f"| Latency max | {max(millis):.0f} ms |",
         f"| Cache allocations per 1,000 pods (tracemalloc, 5,000 pods with managedFields) | "
         f"{per_thousand / 2**20:.2f} MiB |",
         f"| Operator RSS before / after 1,000 kwok pods | {before:.0f} / {after:.0f} MiB "
         f"(+{after - before:.0f} MiB; pods ready in {elapsed:.0f} s) |",
         FIGURES_END,
-    ])  # fmt: skip
+    ]
+    return "\n".join(rows)
 
 
 def run(output: Path, count: int = 100) -> None:
@@ -177,15 +229,22 @@ def run(output: Path, count: int = 100) -> None:
     lab = cluster.up(name)
     try:
         demo.deploy_shop(lab)
+        cluster.progress("series: request and latency series for the shop, with an hour of history")
+        lab.add_series(shop_series(time.time()), history_seconds=3600)
+        operator.start_operator(lab, prometheus=False)
+        cluster.progress(f"latency without Prometheus: {count} investigations, one at a time")
+        plain = measure_latency(lab, count, "plain")
+        operator.stop_operator(lab)
         operator.start_operator(lab)
-        cluster.progress(f"latency: {count} investigations, one at a time")
-        latencies = measure_latency(lab, count)
+        cluster.progress(f"latency with Prometheus: {count} investigations, one at a time")
+        with_prometheus = measure_latency(lab, count, "prom")
+        lines = answer_lines(lab, {f"prom-{index}" for index in range(count)})
         cluster.progress("memory: the cache's allocations for synthetic pods")
         per_thousand = cache_bytes_per_thousand_pods()
         rss = operator_rss_growth(lab)
     finally:
         cluster.down(name)
-    block = render(latencies, per_thousand, rss)
+    block = render(plain, with_prometheus, lines, per_thousand, rss)
     print(block)
     text = output.read_text() if output.exists() else f"# Benchmarks\n\n{FIGURES_START}\n{FIGURES_END}\n"
     pattern = re.compile(re.escape(FIGURES_START) + ".*?" + re.escape(FIGURES_END), re.DOTALL)

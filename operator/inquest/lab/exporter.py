@@ -100,7 +100,9 @@ def render_exposition(specs: Sequence[SeriesSpec], now: float) -> str:
                 samples.append(f"{spec.name}{format_labels(spec.labels)} {format_value(value)}\n")
         if samples:
             # The 0.0.4 format names a counter's family by its full sample name, '_total' included.
-            lines.append(f"# TYPE {family.series[0].name} {family.type}\n")
+            # ... and calls OpenMetrics' 'unknown' type 'untyped'.
+            kind = "untyped" if family.type == "unknown" else family.type
+            lines.append(f"# TYPE {family.series[0].name} {kind}\n")
             lines.extend(samples)
     return "".join(lines)
 

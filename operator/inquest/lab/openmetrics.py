@@ -17,7 +17,7 @@ from typing import TextIO
 
 from inquest.lab.errors import LabError
 from inquest.lab.prometheus_config import LAB_INSTANCE, LAB_JOB
-from inquest.lab.shapes import SeriesSpec, series_key, start_time, value_at
+from inquest.lab.shapes import SeriesSpec, exposition_type, series_key, start_time, value_at
 
 DEFAULT_PROMTOOL = "/usr/bin/promtool"
 
@@ -63,7 +63,7 @@ def format_timestamp(seconds: float) -> str:
 
 
 def family_name(spec: SeriesSpec) -> str:
-    return spec.name.removesuffix("_total") if spec.type == "counter" else spec.name
+    return spec.name.removesuffix("_total") if exposition_type(spec) == "counter" else spec.name
 
 
 def group_families(specs: Sequence[SeriesSpec]) -> list[MetricFamily]:
@@ -77,9 +77,10 @@ def group_families(specs: Sequence[SeriesSpec]) -> list[MetricFamily]:
             raise ValueError(f"series {key} is defined twice")
         seen.add(key)
         name = family_name(spec)
-        if name in types and types[name] != spec.type:
-            raise ValueError(f"metric family {name!r} is both a {types[name]} and a {spec.type} ({spec.name})")
-        types[name] = spec.type
+        kind = exposition_type(spec)
+        if name in types and types[name] != kind:
+            raise ValueError(f"metric family {name!r} is both a {types[name]} and a {kind} ({spec.name})")
+        types[name] = kind
         families.setdefault(name, []).append(spec)
     return [MetricFamily(name, types[name], tuple(members)) for name, members in families.items()]
 

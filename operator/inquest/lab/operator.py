@@ -54,8 +54,9 @@ def _apply(lab: Lab, collection: str, manifest: dict[str, Any]) -> None:
                 raise
 
 
-def start_operator(lab: Lab, *extra_arguments: str) -> procs.ManagedProcess:
-    """Runs `python -m inquest run` with the operator's kubeconfig; waits until kopf reports itself alive."""
+def start_operator(lab: Lab, *extra_arguments: str, prometheus: bool = True) -> procs.ManagedProcess:
+    """Runs `python -m inquest run` with the operator's kubeconfig (and the lab's Prometheus unless told
+    otherwise); waits until kopf reports itself alive."""
     install_api(lab)
     if lab.alive(COMPONENT):
         return lab.processes[COMPONENT]
@@ -65,7 +66,7 @@ def start_operator(lab: Lab, *extra_arguments: str) -> procs.ManagedProcess:
         sys.executable, "-m", "inquest", "run",
         f"--kubeconfig={lab.kubeconfig_operator}",
         f"--liveness=http://127.0.0.1:{port}/healthz",
-        f"--prometheus-url={lab.prometheus_url}",
+        *([f"--prometheus-url={lab.prometheus_url}"] if prometheus else []),
         *extra_arguments,
     ]  # fmt: skip
     process = procs.start(COMPONENT, command, lab.data_dir / "logs" / "operator.log")

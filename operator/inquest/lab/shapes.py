@@ -21,6 +21,8 @@ METRIC_NAME_PATTERN = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # Prometheus attaches these at scrape time; a series that set them would no longer match its backfill.
 RESERVED_LABELS = frozenset({"job", "instance"})
+# Counters proper end in _total; histogram and summary parts are counters too, exposed without a counter TYPE.
+COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d|w)")
@@ -131,8 +133,11 @@ class SeriesSpec(BaseModel):
     def _check_counter(self) -> SeriesSpec:
         if self.type != "counter":
             return self
-        if not self.name.endswith("_total"):
-            raise ValueError(f"name: a counter's name must end with '_total' (OpenMetrics), got {self.name!r}")
+        if not self.name.endswith(COUNTER_SUFFIXES):
+            raise ValueError(
+                f"name: a counter's name must end with '_total', or '_sum', '_count' or '_bucket' for the parts of a"
+                f" histogram or summary, got {self.name!r}"
+            )
         for index, point in enumerate(self.points):
             if point.value < 0:
                 raise ValueError(
@@ -140,6 +145,13 @@ class SeriesSpec(BaseModel):
                     f" >= 0, got {point.value:g}"
                 )
         return self
+
+
+def exposition_type(spec: SeriesSpec) -> str:
+    """The OpenMetrics TYPE: histogram and summary parts given one by one can only be 'unknown'."""
+    if spec.type == "counter":
+        return "counter" if spec.name.endswith("_total") else "unknown"
+    return "gauge"
 
 
 def series_key(spec: SeriesSpec) -> str:

@@ -72,11 +72,22 @@ class DataSources:
     events_available: bool = True
     unavailable_kinds: tuple[str, ...] = ()
     services_without_request_metrics: tuple[ObjectRef, ...] = ()
+    # Namespaces where Prometheus has no request series at all (said once, not Service by Service).
+    namespaces_without_request_metrics: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
     @property
     def metrics_available(self) -> bool:
         return self.prometheus_configured and self.prometheus_reachable
+
+    def request_metrics_cover(self, ref: ObjectRef) -> bool:
+        """Whether error rates and latency can be seen for this Service (or for anything in its namespace): a
+        reachable Prometheus is not enough when it has no request series for it."""
+        return (
+            self.metrics_available
+            and ref.namespace not in self.namespaces_without_request_metrics
+            and ref not in self.services_without_request_metrics
+        )
 
 
 @dataclass(slots=True)

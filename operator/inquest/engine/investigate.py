@@ -160,15 +160,19 @@ def _elsewhere_note(elsewhere: list[Candidate], target: ObjectRef | None) -> str
 
 
 def _unconfirmable(ctx: EvidenceContext, ranked: list[Ranked]) -> list[str]:
-    """Risky changes (base score 40 or more) whose effect only metrics could show, when there are none: then
-    "no fault" would be a guess, so the verdict stays Inconclusive and says why."""
-    if ctx.data_sources.metrics_available:
-        return []
-    return [
-        f"{item.candidate.summary}; without request metrics its effect could not be confirmed."
-        for item in ranked
-        if item.candidate.base_score >= UNCONFIRMED_RISK_SCORE and item.candidate.change is not None
-    ]
+    """Risky changes (base score 40 or more) whose effect only request metrics could show, when the Services they
+    touch have none (no Prometheus, or a Prometheus without request series for them): then "no fault" would be a
+    guess, so the verdict stays Inconclusive and says why."""
+    sources = ctx.data_sources
+    found = []
+    for item in ranked:
+        candidate = item.candidate
+        if candidate.base_score < UNCONFIRMED_RISK_SCORE or candidate.change is None:
+            continue
+        touched = [ref for ref in sorted({candidate.ref, *candidate.explains}) if ref.kind == "Service"]
+        if not all(sources.request_metrics_cover(ref) for ref in touched or [candidate.ref]):
+            found.append(f"{candidate.summary}; without request metrics its effect could not be confirmed.")
+    return found
 
 
 def _scope(ctx: EvidenceContext, target: ObjectRef | None, unknowns: list[str]) -> Scope:

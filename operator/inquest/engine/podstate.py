@@ -142,14 +142,12 @@ def _container_problems(
 def _pod_level_problems(ctx: EvidenceContext, pod: Pod, by_mechanism: dict[Mechanism, list[Event]]) -> list[PodProblem]:
     problems = []
     scheduled = find_condition(pod.conditions, "PodScheduled")
+    waiting_for_a_node = pod.phase == "Pending" and not pod.node_name
     unschedulable_now = (
-        ctx.window_is_current
-        and pod.phase == "Pending"
-        and scheduled is not None
-        and scheduled.reason == "Unschedulable"
+        ctx.window_is_current and waiting_for_a_node and scheduled is not None and scheduled.reason == "Unschedulable"
     )
     scheduling_events = by_mechanism.get(Mechanism.UNSCHEDULABLE, [])
-    if (scheduling_events and (pod.phase == "Pending" or not ctx.window_is_current)) or unschedulable_now:
+    if (scheduling_events and (waiting_for_a_node or not ctx.window_is_current)) or unschedulable_now:
         message = scheduling_events[-1].message if scheduling_events else (scheduled.message if scheduled else "")
         onset = _earliest(*(event.first_seen for event in scheduling_events)) or (
             scheduled.last_transition if scheduled else None
@@ -182,11 +180,15 @@ def _from_events_only(
     return problems
 
 
-def _covered(problems: list[PodProblem]) -> set[Mechanism]:
-    """Mechanisms already explained by state; an OOM kill or a liveness kill also explains the restart back-off."""
+def _covered(ctx: EvidenceContext, pod: Pod, problems: list[PodProblem]) -> set[Mechanism]:
+    """Mechanisms already explained by state; an OOM kill or a liveness kill also explains the restart back-off.
+    A pod that is bound to a node now was scheduled: its FailedScheduling Events tell of a wait that is over, which
+    a current window does not count (a past window does, from the pod-level check)."""
     covered = {problem.mechanism for problem in problems}
     if covered & {Mechanism.OOM, Mechanism.PROBE}:
         covered.add(Mechanism.CRASH)
+    if pod.node_name and ctx.window_is_current:
+        covered.add(Mechanism.UNSCHEDULABLE)
     return covered
 
 
@@ -205,7 +207,7 @@ def analyse_pods(ctx: EvidenceContext) -> dict[ObjectRef, list[PodProblem]]:
             problem for status in pod.containers for problem in _container_problems(ctx, pod, status, by_mechanism)
         ]
         problems += _pod_level_problems(ctx, pod, by_mechanism)
-        problems += _from_events_only(pod.ref, by_mechanism, _covered(problems))
+        problems += _from_events_only(pod.ref, by_mechanism, _covered(ctx, pod, problems))
         if problems:
             result[pod.ref] = problems
     for pod_ref, by_mechanism in events_by_pod.items():

@@ -54,7 +54,8 @@ def data_gaps(ctx: EvidenceContext) -> tuple[DataGaps, list[str]]:
         incomplete = True
     gaps = DataGaps(
         events_missing=not sources.events_available,
-        metrics_missing=not sources.metrics_available,
+        # A Prometheus that answers but holds no request series for the namespace shows no more than none.
+        metrics_missing=not sources.metrics_available or bool(sources.namespaces_without_request_metrics),
         journal_incomplete=incomplete,
         unavailable_kinds=len(sources.unavailable_kinds),
     )

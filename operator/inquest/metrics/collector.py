@@ -48,6 +48,7 @@ class Collection:
             prometheus_configured=True,
             prometheus_reachable=True,
             services_without_request_metrics=analysis.services_without_request_metrics,
+            namespaces_without_request_metrics=analysis.namespaces_without_request_metrics,
             notes=tuple(dict.fromkeys(notes)),
         )
         return analysis, sources

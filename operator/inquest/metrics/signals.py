@@ -69,6 +69,7 @@ class MetricsAnalysis:
     edges: tuple[MetricEdge, ...] = ()
     notes: tuple[str, ...] = ()  # for DataSources.notes: every gap and contradiction, said plainly
     services_without_request_metrics: tuple[ObjectRef, ...] = ()
+    namespaces_without_request_metrics: tuple[str, ...] = ()  # no request series at all (one note each)
 
 
 def label(ref: ObjectRef) -> str:
@@ -273,6 +274,7 @@ class _Analysis:
         self.targets_down: dict[tuple[ObjectRef, str], list[float]] = defaultdict(list)
         self.request_namespaces: set[str] = set()  # namespaces where a request query ran and answered
         self.request_seen: set[str] = set()  # namespaces where request series came back
+        self.request_blind: list[str] = []  # namespaces with no request series at all
         self.signals: dict[tuple[ObjectRef, str], MetricSignal] = {}
         self.snapshot_namespaces = snapshot.namespaces()
 
@@ -569,6 +571,8 @@ class _Analysis:
                 covered |= {unit.key.subject, self.resolver.identity(unit.key.subject)}
         missing: list[ObjectRef] = []
         for namespace in self.plan.namespaces:
+            if namespace not in self.request_seen:
+                self.request_blind.append(namespace)
             if namespace not in self.request_namespaces:
                 continue
             if namespace not in self.request_seen:
@@ -645,4 +649,5 @@ def build_signals(
         edges=tuple(edges),
         notes=tuple(dict.fromkeys(analysis.notes)),
         services_without_request_metrics=tuple(uncovered),
+        namespaces_without_request_metrics=tuple(analysis.request_blind),
     )

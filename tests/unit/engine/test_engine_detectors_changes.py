@@ -122,6 +122,73 @@ def test_scale_is_not_a_rollout() -> None:
     assert detect_bad_rollout(context(_new_pods(crashing_status(7)), journal)) == []
 
 
+def _scaled_up_after_creation(requests: dict[str, str] | None = None) -> tuple[list[Obj], ChangeJournal]:
+    """`render` created at 10:02 (2 replicas, both running), scaled to 4 at 10:10; the 2 new pods fit nowhere."""
+    containers = [container(image="render:2.0", requests=requests or {"cpu": "40"})]
+    journal = journal_of()
+    change(journal, None, deployment("render", containers=containers), 2)
+    change(
+        journal,
+        deployment("render", containers=containers),
+        deployment("render", replicas=4, containers=containers),
+        10,
+    )
+    objects: list[Obj] = [
+        deployment("render", replicas=4, ready=2, containers=containers),
+        replica_set("render-aaa11", "render", "1", 2, containers, replicas=4),
+    ]
+    for index, (created, placed) in enumerate(((2.1, True), (2.1, True), (10.1, False), (10.1, False))):
+        objects.append(
+            pod(
+                f"render-aaa11-p{index}",
+                labels={"app": "render", "pod-template-hash": "aaa11"},
+                owner=("ReplicaSet", "render-aaa11"),
+                node="node-a" if placed else "",
+                phase="Running" if placed else "Pending",
+                statuses=[status()] if placed else [],
+                containers=containers,
+                created=created,
+            )
+        )
+        if not placed:
+            objects.append(
+                event(
+                    "Pod",
+                    f"render-aaa11-p{index}",
+                    "FailedScheduling",
+                    "0/3 nodes are available: 3 Insufficient cpu.",
+                    10.1,
+                    20,
+                )
+            )
+    return objects, journal
+
+
+def test_placement_failures_of_a_template_that_runs_healthy_are_not_the_rollouts() -> None:
+    # The creation's own pods run: its template fits. The pods the scale-up added wait for room, not for a fix.
+    objects, journal = _scaled_up_after_creation()
+    candidate = _only(detect_bad_rollout(context(objects, journal)))
+    assert not candidate.has_failure_evidence
+    assert candidate.explains == {ref("Deployment", "render")}
+    assert any("2 pods cannot be scheduled" in note and "same template run healthy" in note for note in candidate.notes)
+
+
+def test_an_update_that_changed_the_requests_keeps_its_scheduling_failures() -> None:
+    # The same picture after an update that raised the requests: the change made the pods too big to fit.
+    objects, _ = _scaled_up_after_creation()
+    journal = journal_of()
+    smaller = deployment("render", replicas=4, containers=[container(image="render:2.0", requests={"cpu": "4"})])
+    change(
+        journal,
+        smaller,
+        deployment("render", replicas=4, containers=[container(image="render:2.0", requests={"cpu": "40"})]),
+        2,
+    )
+    candidate = _only(detect_bad_rollout(context(objects, journal)))
+    assert candidate.has_failure_evidence
+    assert "2 pods cannot be scheduled" in candidate.summary
+
+
 def test_restart_only_rollout_is_discounted() -> None:
     journal = journal_of()
     change(

@@ -54,13 +54,20 @@ def test_unschedulable_pods() -> None:
         *_api(),
         _pending_pod(),
         event(
-            "Pod", "api-aa111-p0", "FailedScheduling", "0/3 nodes are available: 3 Insufficient cpu.", 5, 25, count=9
+            "Pod",
+            "api-aa111-p0",
+            "FailedScheduling",
+            "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "
+            "3 No preemption victims found for incoming pod.",
+            5,
+            25,
+            count=9,
         ),
     ]
     candidate = _only(detect_scheduling(context(objects)))
     assert candidate.category == Category.SCHEDULING
     assert candidate.ref == ref("Deployment", "api")
-    assert "3 Insufficient cpu" in candidate.summary
+    assert candidate.summary.endswith("(3 Insufficient cpu)")
     assert candidate.symptom_onset == at(5)
 
 
@@ -72,6 +79,25 @@ def test_cordon_in_window_makes_the_node_the_cause() -> None:
     candidate = _only(detect_scheduling(context(objects, journal)))
     assert candidate.ref == ref("Node", "node-a")
     assert candidate.change is not None
+
+
+def test_a_scale_up_that_finds_no_room_is_the_trigger() -> None:
+    journal = journal_of()
+    change(journal, deployment("api", replicas=2), deployment("api", replicas=6), 4)
+    change(journal, deployment("api", replicas=6), deployment("api", replicas=8), 40)  # after the onset: not it
+    message = "0/3 nodes are available: 3 Insufficient cpu."
+    objects = [*_api(), _pending_pod(), event("Pod", "api-aa111-p0", "FailedScheduling", message, 4.2, 25)]
+    candidate = _only(detect_scheduling(context(objects, journal, end=45)))
+    assert candidate.ref == ref("Deployment", "api")
+    assert candidate.change is not None
+    assert candidate.change.time == at(4)
+    assert candidate.onset_time == at(4)
+    assert "was scaled (replicas 2 -> 6 at 10:04:00Z); then 1 pod(s) unschedulable" in candidate.summary
+    assert candidate.base_score == 55
+    # Pods that wait for a taint or a selector do not wait for room: a scale-up is no trigger for them.
+    tainted = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    objects = [*_api(), _pending_pod(), event("Pod", "api-aa111-p0", "FailedScheduling", tainted, 4.2, 25)]
+    assert _only(detect_scheduling(context(objects, journal, end=45))).change is None
 
 
 def test_scheduling_noise_outside_window() -> None:

@@ -11,6 +11,7 @@ from engine_builders import (
     endpoint_slice,
     event,
     journal_of,
+    network_policy,
     node,
     pod,
     ref,
@@ -29,6 +30,7 @@ from inquest.engine.journal import ChangeJournal
 from inquest.engine.refs import ObjectRef
 from inquest.engine.report import MAX_EVIDENCE, Report
 from inquest.engine.snapshot import ClusterSnapshot
+from inquest.engine.unknowns import data_gaps
 
 PAYMENTS_IMAGE = [container(image="payments:1.9", ports=[("http", 8080)])]
 
@@ -102,6 +104,34 @@ def test_bad_rollout_end_to_end() -> None:
     assert report.target == ref("Deployment", "web")
 
 
+def _lockdown(sources: DataSources) -> Report:
+    """A deny-all NetworkPolicy in front of checkout, created at 10:05; nothing that Kubernetes shows fails."""
+    journal = journal_of()
+    policy = network_policy("lockdown", {"app": "checkout"})
+    change(journal, None, policy, 5)
+    return _ask(context([*_front(), policy], journal, sources=sources))
+
+
+def test_a_risky_change_without_request_metrics_for_what_it_touches_is_not_no_fault() -> None:
+    no_prometheus = DataSources()
+    no_request_series = DataSources(
+        prometheus_configured=True, prometheus_reachable=True, namespaces_without_request_metrics=("shop",)
+    )
+    checkout_uncovered = DataSources(
+        prometheus_configured=True,
+        prometheus_reachable=True,
+        services_without_request_metrics=(ref("Service", "checkout"),),
+    )
+    for sources in (no_prometheus, no_request_series, checkout_uncovered):
+        report = _lockdown(sources)
+        assert report.verdict == ConcludedReason.INCONCLUSIVE, (sources, report.summary)
+        assert report.findings[0].ref == ref("NetworkPolicy", "lockdown")
+        assert any("its effect could not be confirmed" in note for note in report.unknowns)
+    # With request series for the Services it touches and none of them moving, the change broke nothing visible.
+    covered = _lockdown(DataSources(prometheus_configured=True, prometheus_reachable=True))
+    assert covered.verdict == ConcludedReason.NO_FAULT_FOUND, covered.summary
+
+
 def test_findings_are_bounded() -> None:
     objects = list(_front())
     for index in range(14):
@@ -157,6 +187,16 @@ def test_unknowns_for_unreachable_prometheus_missing_request_metrics_and_journal
     assert "No request metrics for Service shop/web" in text
     assert "gap from 2024-05-01T09:40:00Z to 2024-05-01T10:03:00Z" in text
     assert "Ingress controller metrics are not scraped." in text
+
+
+def test_a_prometheus_without_request_series_for_the_namespace_counts_as_missing_metrics() -> None:
+    def missing(sources: DataSources) -> bool:
+        return data_gaps(context(shop_app("web"), sources=sources))[0].metrics_missing
+
+    reachable = {"prometheus_configured": True, "prometheus_reachable": True}
+    assert missing(DataSources())
+    assert missing(DataSources(**reachable, namespaces_without_request_metrics=("shop",)))
+    assert not missing(DataSources(**reachable))
 
 
 def test_expired_events_are_an_unknown_for_old_windows() -> None:

@@ -116,6 +116,21 @@ def test_unschedulable_pod() -> None:
     assert [(p.mechanism, p.onset) for p in problems] == [(Mechanism.UNSCHEDULABLE, at(5))]
 
 
+def test_a_pod_bound_to_a_node_is_not_unschedulable_now() -> None:
+    # It waited for a node at first (a taint, a node still registering); now it is bound and pulls or runs.
+    waited = event("Pod", "web-1", "FailedScheduling", "0/4 nodes are available: 1 node(s) had untolerated taint", 5)
+    pulling = pod(
+        "web-1",
+        phase="Pending",
+        statuses=[status(ready=False, waiting=("ImagePullBackOff", 'Back-off pulling image "web:1.9"'))],
+        created=5,
+    )
+    assert _mechanisms(pulling, waited) == {Mechanism.IMAGE_PULL}
+    assert _mechanisms(pod("web-1", created=5), waited) == set()
+    # A past window has no present state to go by: the wait it saw still counts there.
+    assert _mechanisms(pod("web-1", created=5), waited, start=0, end=30, now=120) == {Mechanism.UNSCHEDULABLE}
+
+
 def test_mount_failure_and_evicted_pod() -> None:
     mechanisms = _mechanisms(
         pod("web-1", phase="Pending", statuses=[status(ready=False, waiting=("ContainerCreating", ""))]),

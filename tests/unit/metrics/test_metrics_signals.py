@@ -453,6 +453,13 @@ def test_a_namespace_without_any_request_series_is_one_note_not_a_list() -> None
     )
 
 
+def test_namespaces_without_request_series_are_named_for_the_engine() -> None:
+    # Whether request queries ran and came back empty, or the request families are not in Prometheus at all.
+    assert analyse(Answers(plan(NO_HISTORY))).namespaces_without_request_metrics == (NS,)
+    assert analyse(Answers(plan(NO_HISTORY, families={"up"}))).namespaces_without_request_metrics == (NS,)
+    assert analyse(failing_payments(Answers(plan(NO_HISTORY)))).namespaces_without_request_metrics == ()
+
+
 def test_nan_and_empty_answers_produce_nothing() -> None:
     answers = Answers(plan(NO_HISTORY))
     answers.add(

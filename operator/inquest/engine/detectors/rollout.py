@@ -19,14 +19,23 @@ from inquest.engine.detectors.common import (
     signals_on,
 )
 from inquest.engine.journal import ChangeRecord, ChangeSource, ChangeType
-from inquest.engine.objects import Workload
+from inquest.engine.objects import Pod, Workload
 from inquest.engine.objects.meta import RESTARTED_AT_ANNOTATION
-from inquest.engine.podstate import PodProblem
+from inquest.engine.podstate import Mechanism, PodProblem
+from inquest.engine.refs import ObjectRef
 from inquest.engine.timeutil import short_time
 
 ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 _ROLLOUT_SIGNALS = (Signal.ERROR_RATE, Signal.LATENCY, Signal.CPU_THROTTLING, Signal.MEMORY_SATURATION)
 _RESTART_ONLY_PATH = f"template.annotations[{RESTARTED_AT_ANNOTATION}]"
+# Failures that depend on where and when a pod was placed (the node's access to the registry, the room left on the
+# nodes, the volumes it can reach, the node's pressure), each with the template fields that govern it.
+_PLACEMENT_FIELDS: dict[Mechanism, tuple[str, ...]] = {
+    Mechanism.IMAGE_PULL: (".image",),
+    Mechanism.UNSCHEDULABLE: (".resources.requests.", ".nodeSelector", ".affinity", ".tolerations"),
+    Mechanism.MOUNT: (".volumes[",),
+    Mechanism.EVICTED: (".resources.",),
+}
 
 
 def _is_rollout(record: ChangeRecord) -> bool:
@@ -40,27 +49,64 @@ def _is_restart_only(record: ChangeRecord) -> bool:
     return paths == {_RESTART_ONLY_PATH}
 
 
-def _problems_after(ctx: EvidenceContext, record: ChangeRecord) -> tuple[list[PodProblem], list[PodProblem]]:
-    """(problems of pods started by this rollout, problems that began before it)."""
-    new, before = [], []
+def _healthy_revisions(ctx: EvidenceContext, workload: ObjectRef) -> set[str]:
+    """Template revisions of the workload that have a pod running ready without any problem."""
+    problems = ctx.pod_problems()
+    return {
+        pod.template_revision
+        for pod in ctx.snapshot.pods_of(workload)
+        if pod.template_revision
+        and pod.meta.deleted is None
+        and pod.phase == "Running"
+        and pod.ready
+        and pod.ref not in problems
+    }
+
+
+def _changed_placement(record: ChangeRecord, mechanism: Mechanism) -> bool:
+    """Whether an update changed what the placement failure depends on (a creation changes all from nothing)."""
+    if record.change != ChangeType.UPDATED:
+        return False
+    return any(fragment in change.path for change in record.fields for fragment in _PLACEMENT_FIELDS[mechanism])
+
+
+def _problems_after(
+    ctx: EvidenceContext, record: ChangeRecord
+) -> tuple[list[PodProblem], list[PodProblem], list[PodProblem]]:
+    """(problems of pods started by this rollout, problems that began before it, placement failures it is cleared of).
+
+    A pod that cannot pull, be scheduled or mount while a pod of the same template runs healthy fails because of
+    where or when it was placed (a new node, the room left after a scale-up), not because of the template: the
+    healthy pod shows that the template pulls, fits and mounts. Unless the rollout changed just that (the image, the
+    requests, the node constraints, the volumes), such a failure is not the rollout's effect."""
+    new, before, placed = [], [], []
+    healthy = _healthy_revisions(ctx, record.ref)
     for pod_ref, problems in ctx.pod_problems().items():
         if ctx.workload_of(pod_ref) != record.ref:
             continue
-        pod = ctx.snapshot.get(pod_ref)
+        pod = ctx.snapshot.get_as(pod_ref, Pod)
         created = pod.meta.created if pod is not None else None
         started_by_rollout = created is None or created >= record.time - CLOCK_TOLERANCE
+        proven = pod is not None and pod.template_revision in healthy
         for problem in problems:
             if problem.onset is not None and problem.onset < record.time - CLOCK_TOLERANCE:
                 before.append(problem)
             elif started_by_rollout and (problem.onset is None or after(problem.onset, record.time)):
-                new.append(problem)
-    return new, before
+                if (
+                    proven
+                    and problem.mechanism in _PLACEMENT_FIELDS
+                    and not _changed_placement(record, problem.mechanism)
+                ):
+                    placed.append(problem)
+                else:
+                    new.append(problem)
+    return new, before, placed
 
 
 def _rollout_candidate(ctx: EvidenceContext, record: ChangeRecord) -> Candidate:
     workload_ref = record.ref
     workload = ctx.snapshot.get_as(workload_ref, Workload)
-    new_problems, earlier_problems = _problems_after(ctx, record)
+    new_problems, earlier_problems, placed = _problems_after(ctx, record)
     affected = affected_by_workload(ctx, workload_ref, {problem.pod for problem in new_problems})
     signals = [
         signal for signal in signals_on(ctx, affected, _ROLLOUT_SIGNALS) if after(signal.onset_time, record.time)
@@ -116,6 +162,13 @@ def _rollout_candidate(ctx: EvidenceContext, record: ChangeRecord) -> Candidate:
                 first.pod,
                 f"pods were already failing before the rollout ({first.detail})",
             )
+        )
+    if placed:
+        pods = len({problem.pod for problem in placed})
+        candidate.notes.append(
+            f"{label(workload_ref)}: {describe_problems(placed)}, while pods of the same template run healthy; "
+            f"{'that failure depends' if pods == 1 else 'those failures depend'} on where the pods were placed, "
+            f"not on its rollout at {short_time(record.time)}."
         )
     if _is_restart_only(record):
         candidate.base_score -= 15

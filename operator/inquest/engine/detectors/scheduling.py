@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 
 from inquest.categories import Category, EvidenceSource
 from inquest.engine.candidates import Candidate, Evidence
 from inquest.engine.context import EvidenceContext
 from inquest.engine.detectors.common import (
+    CLOCK_TOLERANCE,
     affected_by_workload,
     change_evidence,
+    change_headline,
     earliest,
     event_evidence,
     label,
@@ -17,13 +20,15 @@ from inquest.engine.detectors.common import (
     problem_evidence,
     problems_by_workload,
 )
-from inquest.engine.journal import ChangeRecord
+from inquest.engine.journal import ChangeRecord, ChangeType
 from inquest.engine.objects import PersistentVolumeClaim, Pod
 from inquest.engine.podstate import Mechanism, PodProblem
 from inquest.engine.refs import ObjectRef
-from inquest.engine.timeutil import since
+from inquest.engine.timeutil import short_time, since
 
 _VOLUME_WORDS = ("persistentvolumeclaim", "volume binding", "unbound")
+# The scheduler's words for "no node has room left" (as opposed to taints, selectors or volumes).
+_ROOM_WORDS = ("insufficient", "too many pods")
 
 
 def _is_storage(problem: PodProblem) -> bool:
@@ -34,10 +39,12 @@ def _is_storage(problem: PodProblem) -> bool:
 
 
 def _reason_digest(problems: list[PodProblem]) -> str:
-    """`0/3 nodes are available: 3 Insufficient cpu.` -> `3 Insufficient cpu`."""
+    """`0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: ...` ->
+    `3 Insufficient cpu` (the scheduler's verdict on preemption repeats the count and adds nothing)."""
     detail = problems[-1].detail
     _, _, reasons = detail.partition("available: ")
-    return (reasons or detail).strip().rstrip(".")[:160]
+    reasons = (reasons or detail).partition(" preemption: ")[0]
+    return reasons.strip().rstrip(".")[:160]
 
 
 def _cordons_or_taints(record: ChangeRecord) -> bool:
@@ -49,6 +56,20 @@ def _node_change(ctx: EvidenceContext) -> ChangeRecord | None:
     """The one node cordon/taint change in the window, if there is exactly one."""
     records = [record for record in ctx.changes(kinds=("Node",)) if _cordons_or_taints(record)]
     return records[0] if len(records) == 1 else None
+
+
+def _scale_up(ctx: EvidenceContext, workload: ObjectRef, onset: datetime | None) -> ChangeRecord | None:
+    """The workload's latest scale-up (by a person or an HPA) before its pods stopped fitting: the pods it added
+    are the ones asking for room the nodes no longer have."""
+    found = None
+    for record in ctx.changes(ref=workload):
+        replicas = record.field("replicas")
+        if record.change != ChangeType.SCALED or replicas is None or not (replicas.old or "").isdigit():
+            continue
+        grew = (replicas.new or "").isdigit() and int(replicas.new or 0) > int(replicas.old or 0)
+        if grew and (onset is None or record.time <= onset + CLOCK_TOLERANCE):
+            found = record
+    return found
 
 
 def detect_scheduling(ctx: EvidenceContext) -> list[Candidate]:
@@ -63,6 +84,13 @@ def detect_scheduling(ctx: EvidenceContext) -> list[Candidate]:
         pods = {problem.pod for problem in problems}
         about_nodes = any(word in digest.lower() for word in ("taint", "unschedulable"))
         record = node_record if about_nodes and node_record is not None else None
+        failing = f"{len(pods)} pod(s) unschedulable {since(onset)} ({digest})"
+        summary = f"{label(workload)}: {failing}"
+        if record is None and any(word in digest.lower() for word in _ROOM_WORDS):
+            record = _scale_up(ctx, workload, onset)
+            if record is not None:
+                headline = f"{change_headline(record)} at {short_time(record.time)}"
+                summary = f"{label(workload)} was scaled ({headline}); then {failing}"
         evidence = [problem_evidence(problem) for problem in problems[:4]]
         if record is not None:
             evidence.insert(0, change_evidence(record))
@@ -71,7 +99,7 @@ def detect_scheduling(ctx: EvidenceContext) -> list[Candidate]:
                 ref=record.ref if record is not None else workload,
                 category=Category.SCHEDULING,
                 base_score=55.0 if record is not None else 50.0,
-                summary=f"{label(workload)}: {len(pods)} pod(s) unschedulable {since(onset)} ({digest})",
+                summary=summary,
                 evidence=evidence,
                 explains=affected_by_workload(ctx, workload, pods),
                 onset_time=record.time if record is not None else None,

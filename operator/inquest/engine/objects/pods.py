@@ -27,6 +27,8 @@ from inquest.engine.redaction import redact, redact_named_value
 from inquest.engine.timeutil import parse_time
 
 TEMPLATE_HASH_LABEL = "pod-template-hash"
+# What StatefulSets and DaemonSets label their pods with, per template revision.
+REVISION_HASH_LABEL = "controller-revision-hash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,11 @@ class Pod(Projection):
     @property
     def template_hash(self) -> str:
         return self.meta.labels.get(TEMPLATE_HASH_LABEL, "")
+
+    @property
+    def template_revision(self) -> str:
+        """Which revision of its controller's template the pod was made from ("" when unlabelled)."""
+        return self.template_hash or self.meta.labels.get(REVISION_HASH_LABEL, "")
 
 
 def describe_probe(raw: object) -> str | None:

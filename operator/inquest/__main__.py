@@ -6,8 +6,12 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
+
+import yaml
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         default=15,
         help="how often Continuous investigations re-check their evidence (default: %(default)s)",
     )
+    run.add_argument(
+        "--metric-catalog",
+        default=None,
+        metavar="FILE",
+        help="YAML overrides for the metric catalog: settings, label aliases, templates merged by name",
+    )
     run.add_argument("--watch-secrets", action="store_true", help="also watch Secrets' metadata (off by default)")
     run.add_argument("--liveness", default=None, help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--verbose", "-v", action="store_true")
@@ -54,6 +64,7 @@ async def run(arguments: argparse.Namespace) -> None:
     from inquest.cache import ClusterCache
     from inquest.clients.kube import KubeWriter
     from inquest.clients.prometheus import PrometheusClient, PrometheusSettings
+    from inquest.metrics.catalog import DEFAULT_CATALOG
     from inquest.metrics.collector import MetricsCollector
     from inquest.service import InvestigationService, ServiceSettings
 
@@ -72,11 +83,12 @@ async def run(arguments: argparse.Namespace) -> None:
                 extra_headers=headers,
             )
         )
+    catalog = DEFAULT_CATALOG.merged(arguments.catalog_overrides) if arguments.catalog_overrides else DEFAULT_CATALOG
     service = InvestigationService(
         cache,
         writer,
         ServiceSettings(continuous_interval=timedelta(seconds=arguments.continuous_interval_seconds)),
-        metrics=MetricsCollector(prometheus),
+        metrics=MetricsCollector(prometheus, catalog),
     )
     registry = handlers.build_registry(cache, service, watch_secrets=arguments.watch_secrets)
     settings = kopf.OperatorSettings()
@@ -108,6 +120,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if arguments.kubeconfig:
         os.environ["KUBECONFIG"] = arguments.kubeconfig
+    arguments.catalog_overrides = None
+    if arguments.metric_catalog:
+        overrides = yaml.safe_load(Path(arguments.metric_catalog).read_text()) or {}
+        from pydantic import ValidationError
+
+        from inquest.metrics.catalog import DEFAULT_CATALOG
+
+        try:
+            DEFAULT_CATALOG.merged(overrides)
+        except (ValidationError, KeyError, TypeError) as error:
+            print(f"--metric-catalog {arguments.metric_catalog}: {error}", file=sys.stderr)
+            return 2
+        arguments.catalog_overrides = overrides
     asyncio.run(run(arguments))
     return 0
 

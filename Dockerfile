@@ -1,10 +1,9 @@
-# inquest's image. These machines have no Docker engine, so this file is not built here.
-# The multi-stage image (non-root, `kopf run`) arrives with the Helm chart issue.
+# inquest's image. These machines have no Docker engine, so it is not built here; the Helm chart issue makes it
+# multi-stage and adds `kopf run` with a liveness probe.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 RUN pip install --no-cache-dir . && useradd --uid 10001 --no-create-home inquest
 USER 10001
-# The operator entry point (`kopf run`) is added with the engine and Helm issues.
-CMD ["python", "-c", "import inquest; print(inquest.__version__)"]
+ENTRYPOINT ["python", "-m", "inquest", "run"]

@@ -39,6 +39,7 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff format --check operator tests
 	@$(VENV)/bin/mypy
 	@$(PY) -m inquest.api.crd --check
+	@$(PY) -m inquest.rbac --check
 
 lab-up: setup ## start a lab instance named $(LAB)
 	@$(PY) -m inquest.lab up --name $(LAB)

@@ -50,8 +50,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML overrides for the metric catalog: settings, label aliases, templates merged by name",
     )
+    run.add_argument(
+        "--notify-config",
+        default=None,
+        metavar="FILE",
+        help="YAML notifiers (Slack, PagerDuty, webhooks; keys in Secrets) and routes: docs/notifications.md",
+    )
     run.add_argument("--watch-secrets", action="store_true", help="also watch Secrets' metadata (off by default)")
     run.add_argument("--liveness", default=None, help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument(
+        "--intake-port", type=int, default=None, help="serve the Alertmanager webhook (POST /alertmanager) on this port"
+    )
+    run.add_argument("--intake-token-file", default=None, help="the intake's bearer token, from this file")
+    run.add_argument("--intake-token-secret", default=None, metavar="NS/NAME", help="...or from this Secret's `token`")
     run.add_argument("--verbose", "-v", action="store_true")
     return parser
 
@@ -66,10 +77,12 @@ async def run(arguments: argparse.Namespace) -> None:
     from inquest.clients.prometheus import PrometheusClient, PrometheusSettings
     from inquest.metrics.catalog import DEFAULT_CATALOG
     from inquest.metrics.collector import MetricsCollector
+    from inquest.notify import Notifier
     from inquest.service import InvestigationService, ServiceSettings
 
     cache = ClusterCache()
     writer = KubeWriter.from_environment(arguments.kubeconfig)
+    notifier = Notifier.for_kube(arguments.notify, writer) if arguments.notify is not None else None
     prometheus = None
     if arguments.prometheus_url:
         headers = dict(header.split("=", 1) for header in arguments.prometheus_header)
@@ -89,11 +102,22 @@ async def run(arguments: argparse.Namespace) -> None:
         writer,
         ServiceSettings(continuous_interval=timedelta(seconds=arguments.continuous_interval_seconds)),
         metrics=MetricsCollector(prometheus, catalog),
+        notifier=notifier,
     )
     registry = handlers.build_registry(cache, service, watch_secrets=arguments.watch_secrets)
     settings = kopf.OperatorSettings()
     handlers.configure(settings)
+    intake = None
     try:
+        if arguments.intake_port is not None:
+            from inquest.intake.server import start_configured_intake
+
+            intake = await start_configured_intake(
+                writer,
+                arguments.intake_port,
+                token_file=arguments.intake_token_file,
+                token_secret=arguments.intake_token_secret,
+            )
         await kopf.operator(
             registry=registry,
             settings=settings,
@@ -103,7 +127,11 @@ async def run(arguments: argparse.Namespace) -> None:
             liveness_endpoint=arguments.liveness,
         )
     finally:
+        if intake is not None:
+            await intake.cleanup()
         await service.close()
+        if notifier is not None:
+            await notifier.close()
         writer.close()
         if prometheus is not None:
             prometheus.close()
@@ -120,6 +148,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if arguments.kubeconfig:
         os.environ["KUBECONFIG"] = arguments.kubeconfig
+    if arguments.intake_port is not None and (arguments.intake_token_file is None) == (
+        arguments.intake_token_secret is None
+    ):
+        print("--intake-port needs exactly one of --intake-token-file and --intake-token-secret", file=sys.stderr)
+        return 2
+    arguments.notify = None
+    if arguments.notify_config:
+        from inquest.notify.routes import ConfigError, parse_config
+
+        try:
+            arguments.notify = parse_config(Path(arguments.notify_config).read_text())
+        except (OSError, ConfigError) as error:
+            print(f"--notify-config {arguments.notify_config}: {error}", file=sys.stderr)
+            return 2
     arguments.catalog_overrides = None
     if arguments.metric_catalog:
         overrides = yaml.safe_load(Path(arguments.metric_catalog).read_text()) or {}

@@ -74,7 +74,8 @@ def cluster_role(watch_secrets: bool = False) -> dict[str, Any]:
     rules += [
         # kopf discovers resources, the Investigation CRD included, by watching CRDs.
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": list(READ_VERBS)},
-        {"apiGroups": [models.GROUP], "resources": [models.PLURAL], "verbs": [*READ_VERBS, "patch"]},
+        # The Alertmanager intake creates Investigations and patches their spec (a repeat of an alert group).
+        {"apiGroups": [models.GROUP], "resources": [models.PLURAL], "verbs": [*READ_VERBS, "create", "patch"]},
         {"apiGroups": [models.GROUP], "resources": [f"{models.PLURAL}/status"], "verbs": ["get", "patch", "update"]},
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     ]

@@ -65,6 +65,8 @@ def concluded_status(
             for item in report.hypotheses
         ],
         rounds=list(previous.rounds) if previous else [],
+        # Delivery records belong to the Investigation, not to one answer: a new round keeps them.
+        notifications=list(previous.notifications) if previous else [],
         started_time=started,
         concluded_time=concluded,
         duration_millis=max(0, round((concluded - started).total_seconds() * 1000)),

@@ -27,6 +27,7 @@ from inquest.engine.refs import ObjectRef as EngineRef
 from inquest.engine.report import Report
 from inquest.engine.snapshot import ClusterSnapshot
 from inquest.metrics.collector import MetricsCollector
+from inquest.notify import InvestigationRef, Notifier
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,10 @@ class InvestigationService:
         settings: ServiceSettings | None = None,
         metrics: MetricsCollector | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        notifier: Notifier | None = None,
     ) -> None:
         self._cache = cache
+        self._notifier = notifier
         self._writer = writer
         self._settings = settings or ServiceSettings()
         self._clock = clock
@@ -115,6 +118,8 @@ class InvestigationService:
             status = reporting.concluded_status(previous, report, generation, started, concluded)
             await self._writer.patch_status(namespace, name, reporting.status_patch(raw_status, status))
             await self._announce(involved, previous, report.verdict, reporting.event_message(report))
+            if self._notifier is not None:  # returns at once; delivery runs in the background
+                self._notifier.on_concluded(InvestigationRef.from_raw(raw), status)
             self._keep_watching({**raw, "status": reporting.status_patch(None, status)}, generation)
         except (ValidationError, ValueError) as error:
             await self._fail(involved, previous, raw_status, generation, started, f"Invalid spec: {_describe(error)}")
@@ -157,6 +162,8 @@ class InvestigationService:
                 await self._writer.patch_status(namespace, name, reporting.status_patch(raw_status, refreshed))
                 message = reporting.findings_changed_message(status, refreshed)
                 await self._writer.post_event(involved, "FindingsChanged", message)
+                if self._notifier is not None:  # a resolution goes on to on_resolved
+                    self._notifier.on_findings_changed(InvestigationRef.from_raw(raw), status, refreshed)
                 status, raw_status = refreshed, refreshed.to_api()
             except asyncio.CancelledError:
                 raise

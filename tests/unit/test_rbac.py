@@ -20,6 +20,7 @@ def test_every_watched_resource_is_readable_and_nothing_else_is_writable() -> No
     writable = {(group, resource, verb) for rule in rules for group in rule["apiGroups"]
                 for resource in rule["resources"] for verb in rule["verbs"] if verb in WRITE_VERBS}  # fmt: skip
     assert writable == {
+        ("inquest.dev", "investigations", "create"),
         ("inquest.dev", "investigations", "patch"),
         ("inquest.dev", "investigations/status", "patch"),
         ("inquest.dev", "investigations/status", "update"),

@@ -58,6 +58,7 @@ MAX_UNKNOWNS: Final = 20
 MAX_HYPOTHESES: Final = 10
 MAX_ROUNDS: Final = 20
 MAX_CONTEXT: Final = 20
+MAX_NOTIFICATIONS: Final = 10
 
 DNS_LABEL_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -504,6 +505,38 @@ class Round(ApiModel):
     reason: ApiEnum[ConcludedReason] | None = Field(default=None, description="How the round concluded.")
 
 
+class NotificationState(StrEnum):
+    """How the latest delivery of an Investigation's findings to one notifier went."""
+
+    SENT = "Sent"
+    FAILED = "Failed"
+    RETRYING = "Retrying"
+
+
+class Notification(ApiModel):
+    """The latest delivery of this Investigation's findings to one notifier (Slack, PagerDuty, a webhook)."""
+
+    notifier: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="Name of the notifier, as defined in the operator's notification config.",
+    )
+    state: ApiEnum[NotificationState] = Field(
+        description=(
+            "Sent (the receiver accepted it), Retrying (an attempt failed and another will follow) or Failed "
+            "(given up; a NotificationFailed Event says why)."
+        ),
+    )
+    attempts: int = Field(ge=0, le=100, description="Attempts made for the latest delivery, the first included.")
+    last_attempt_time: Timestamp = Field(description="When the latest attempt ended (RFC 3339).")
+    message: str = Field(
+        default="",
+        max_length=1024,
+        description="What happened, e.g. the HTTP status the receiver answered; never a URL or a key.",
+    )
+
+
 class InvestigationStatus(ApiModel):
     """What inquest found. Kept under 64 KiB: see fit_within."""
 
@@ -546,6 +579,15 @@ class InvestigationStatus(ApiModel):
         default=None,
         ge=0,
         description="How long the current round took, in milliseconds.",
+    )
+    notifications: list[Notification] = Field(
+        default_factory=list,
+        max_length=MAX_NOTIFICATIONS,
+        description=(
+            "Where the findings were sent (Slack, PagerDuty, webhooks): the latest delivery per notifier. "
+            f"Written by the notification dispatcher, at most {MAX_NOTIFICATIONS}."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["notifier"]},
     )
 
     @field_validator("findings")

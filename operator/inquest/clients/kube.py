@@ -6,11 +6,12 @@ The official client is synchronous, so calls run in a small thread pool and neve
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from kubernetes import client, config
 
@@ -80,6 +81,64 @@ class KubeWriter:
             count=1,
         )
         await self._run(lambda: self._core.create_namespaced_event(involved.namespace, event))
+
+    async def create_investigation(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Creates an Investigation (the intake's one create); returns it as the API server stored it."""
+        created = await self._run(
+            lambda: self._custom.create_namespaced_custom_object(
+                models.GROUP, models.VERSION, namespace, models.PLURAL, dict(body)
+            )
+        )
+        return cast(dict[str, Any], created)
+
+    async def get_investigation(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Investigation, or None when there is none of that name (any other API error is raised)."""
+        try:
+            found = await self._run(
+                lambda: self._custom.get_namespaced_custom_object(
+                    models.GROUP, models.VERSION, namespace, models.PLURAL, name
+                )
+            )
+        except client.ApiException as error:
+            # A 404 naming the object (a Status with details) means no such Investigation; a bare 404 means
+            # the resource type itself is missing (no CRD), which the caller must hear about.
+            import json
+
+            try:
+                reply = json.loads(error.body or "{}") if error.status == 404 else {}
+            except ValueError:
+                reply = {}
+            if isinstance(reply, dict) and reply.get("kind") == "Status" and reply.get("details"):
+                return None
+            raise
+        return cast(dict[str, Any], found)
+
+    async def patch_investigation_spec(
+        self, namespace: str, name: str, patch: Mapping[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
+        """A JSON merge patch of the spec (lists are replaced whole); with resource_version, 409 if it changed."""
+        body: dict[str, Any] = {"spec": dict(patch)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        patched = await self._run(
+            lambda: self._custom.patch_namespaced_custom_object(
+                models.GROUP, models.VERSION, namespace, models.PLURAL, name, body
+            )
+        )
+        return cast(dict[str, Any], patched)
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+        """One key of one Secret, decoded, surrounding whitespace stripped (notifier URLs and keys).
+
+        The only Secret read inquest makes: `get` on a Secret named in the notification config, which the operator
+        is granted per name (a Role with resourceNames), never cluster-wide. Raises KeyError if the key is missing,
+        client.ApiException (403, 404, ...) if the Secret cannot be read. The value is never logged.
+        """
+        secret = await self._run(lambda: self._core.read_namespaced_secret(name, namespace))
+        data = secret.data or {}
+        if key not in data:
+            raise KeyError(f"Secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data[key]).decode("utf-8").strip()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,2 @@
+"""Where alerts come in: the Alertmanager webhook (intake.server) and its pure mapping to Investigations
+(intake.alertmanager)."""

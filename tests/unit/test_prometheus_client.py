@@ -515,6 +515,47 @@ async def test_metric_names_are_cached_and_failures_are_not(stub: StubPeer, make
     assert uncached.figures().errors == 2
 
 
+async def test_cached_metric_names_look_again_for_the_expected_names_they_lack(
+    stub: StubPeer, make_client: MakeClient
+) -> None:
+    existing = ["up", "http_requests_total"]
+
+    async def names(request: web.Request) -> web.StreamResponse:
+        selector = request.query.get("match[]")
+        if selector is None:
+            return web.json_response({"status": "success", "data": existing})
+        wanted = re.fullmatch(r'\{__name__=~"(.*)"\}', selector)
+        assert wanted is not None, selector
+        found = [name for name in wanted.group(1).split("|") if name in existing]
+        return web.json_response({"status": "success", "data": found})
+
+    stub.handlers["label/__name__/values"] = names
+    client = make_client(stub.settings())
+    assert await client.metric_names(expected={"up", "istio_requests_total"}) == {"up", "http_requests_total"}
+    assert len(stub.seen) == 1  # a fresh list is the whole answer
+    # A family that appears after the list was cached is found by the next call, through a narrow look-up ...
+    existing.append("istio_requests_total")
+    assert await client.metric_names(expected={"up", "istio_requests_total", "x_total"}) == {
+        "up",
+        "http_requests_total",
+        "istio_requests_total",
+    }
+    assert stub.seen[1].query["match[]"] == '{__name__=~"istio_requests_total|x_total"}'
+    assert "start" in stub.seen[1].query
+    # ... and kept: names the cache has are not asked for again, nor is anything when nothing is expected.
+    assert "istio_requests_total" in (await client.metric_names(expected={"istio_requests_total"}) or set())
+    assert await client.metric_names() == {"up", "http_requests_total", "istio_requests_total"}
+    assert len(stub.seen) == 2
+
+    async def unavailable(_request: web.Request) -> web.StreamResponse:
+        return web.Response(status=503, text="down")
+
+    # When the narrow look-up fails, the cached list stands (the absent name stays absent, nothing is lost).
+    stub.handlers["label/__name__/values"] = unavailable
+    assert await client.metric_names(expected={"x_total"}) == {"up", "http_requests_total", "istio_requests_total"}
+    assert len(stub.seen) == 3
+
+
 async def test_metric_names_with_invalid_json_is_none(stub: StubPeer, make_client: MakeClient) -> None:
     async def garbage(_request: web.Request) -> web.StreamResponse:
         return web.Response(text="{", content_type="application/json")

@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import string
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ _ERROR_SNIPPET_CHARS: Final = 300
 _READ_CHUNK_BYTES: Final = 64 * 1024
 # No retries: one with back-off would not fit the budget, and a missing metric is survivable.
 _NO_RETRIES: Final = Retry(total=0, read=False, redirect=False, raise_on_status=False)
+_METRIC_NAME: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 # RFC 9110 token characters: what a header name may contain.
 _HEADER_NAME_CHARACTERS: Final = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 
@@ -441,16 +443,38 @@ class PrometheusClient:
         result = await self._api_query("1", "query", {"query": "1"}, self._deadline(budget_seconds))
         return result.ok
 
-    async def metric_names(self, budget_seconds: float | None = None) -> set[str] | None:
+    async def metric_names(self, budget_seconds: float | None = None, expected: Iterable[str] = ()) -> set[str] | None:
         """The metric names the server has seen lately, or None when it cannot tell (error or timeout).
 
-        One discovery call, cached for metric_names_ttl_seconds; failures are not cached.
+        The list is cached for metric_names_ttl_seconds; failures are not cached. A cached list says what exists,
+        not what does not: names in `expected` that it lacks are asked for again, in one narrow call matching only
+        them, so a family that appeared since (a new exporter, a newly deployed app) is found by the next call
+        rather than minutes later. When that call fails, the cached list stands.
         """
+        deadline = self._deadline(budget_seconds)
         cached = self._cached_names
-        if cached is not None and time.monotonic() - cached.fetched_at < self._settings.metric_names_ttl_seconds:
+        if cached is None or time.monotonic() - cached.fetched_at >= self._settings.metric_names_ttl_seconds:
+            names = await self._names_matching(None, deadline)
+            if names is None:
+                return None
+            self._cached_names = _CachedNames(time.monotonic(), frozenset(names))
+            return set(names)
+        absent = sorted({name for name in expected if _METRIC_NAME.fullmatch(name)} - cached.names)
+        if not absent:
             return set(cached.names)
+        # Metric names hold no regex metacharacters, so the alternation needs no escaping.
+        found = await self._names_matching('{__name__=~"' + "|".join(absent) + '"}', deadline)
+        if found:
+            cached = _CachedNames(cached.fetched_at, cached.names | frozenset(found))
+            self._cached_names = cached
+        return set(cached.names)
+
+    async def _names_matching(self, selector: str | None, deadline: float) -> list[str] | None:
+        """Values of __name__ over the discovery lookback (only of the series `selector` matches, if given)."""
         lookback_start = time.time() - self._settings.metric_names_lookback_seconds
         parameters = {"start": _format_seconds(lookback_start)}
+        if selector is not None:
+            parameters["match[]"] = selector
 
         def discover(_http_timeout: float) -> list[str]:
             self._count_sent()
@@ -460,12 +484,11 @@ class PrometheusClient:
                 raise ValueError(f"unexpected label values response: {str(names)[:200]}")
             return names
 
-        outcome = await self._in_pool(discover, self._deadline(budget_seconds))
+        outcome = await self._in_pool(discover, deadline)
         if isinstance(outcome, _Failure):
             self._record(outcome.error, outcome.elapsed_seconds, outcome.timed_out, outcome.sent)
             return None
-        self._cached_names = _CachedNames(time.monotonic(), frozenset(outcome))
-        return set(outcome)
+        return outcome
 
     def _deadline(self, budget_seconds: float | None) -> float:
         budget = self._settings.budget_seconds if budget_seconds is None else budget_seconds

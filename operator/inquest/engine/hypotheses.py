@@ -29,6 +29,8 @@ _DATABASE_NAME = re.compile(r"(postgres|mysql|mariadb|redis|mongo|cassandra|memc
 _METRIC_CATEGORIES = frozenset(
     {Category.APPLICATION_ERROR, Category.NETWORK_DEGRADATION, Category.CPU_THROTTLING, Category.CAPACITY}
 )
+# Hypotheses that blame a change: only a change can support or clear them.
+_CHANGE_CATEGORIES = frozenset({Category.BAD_ROLLOUT, Category.CONFIG_CHANGE})
 _CATEGORY_WORDS: tuple[tuple[re.Pattern[str], Category], ...] = tuple(
     (re.compile(pattern, re.I), category)
     for pattern, category in (
@@ -118,10 +120,16 @@ def _unchecked(ctx: EvidenceContext, category: Category) -> str | None:
     return None
 
 
-def _matching(ranked: list[Ranked], subjects: list[ObjectRef], categories: set[Category]) -> Ranked | None:
+def _matching(
+    ranked: list[Ranked], subjects: list[ObjectRef], categories: set[Category], changes_only: bool = False
+) -> Ranked | None:
+    """The best finding about what the hypothesis names; one that blames a change is judged by changes only
+    (another finding on the same object, an application error say, neither supports nor clears the change)."""
     names = {subject.name for subject in subjects}
     for item in ranked:  # best first
         candidate = item.candidate
+        if changes_only and candidate.change is None:
+            continue
         if subjects and (candidate.ref in subjects or (candidate.ref.name in names and candidate.ref.kind != "Node")):
             return item
         if subjects and candidate.change is not None and candidate.change.ref in subjects:
@@ -155,7 +163,15 @@ def judge(
             return result(HypothesisVerdict.RULED_OUT, f"no matching change was recorded within 5 minutes of {text}")
         timed += found
         subjects += [record.ref for record in found if record.ref not in subjects]
-    match = _matching(ranked, subjects, categories)
+    blames_change = bool(subjects) and bool(categories & _CHANGE_CATEGORIES)
+    match = _matching(ranked, subjects, categories, changes_only=blames_change)
+    if blames_change and match is not None and match.late_after is not None and match.candidate.change is not None:
+        change = match.candidate.change
+        return result(
+            HypothesisVerdict.RULED_OUT,
+            f"symptoms began at {short_time(match.late_after)}, before {label(change.ref)} changed at "
+            f"{short_time(change.time)}",
+        )
     if match is not None and match.confidence >= SUPPORT_THRESHOLD:
         return result(
             HypothesisVerdict.SUPPORTED,

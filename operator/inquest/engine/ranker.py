@@ -5,6 +5,7 @@ more needs a dated trigger (a change, a node transition), failure evidence, agre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from inquest.categories import Category, EvidenceSource
 from inquest.engine.candidates import MECHANISM_CATEGORIES, Candidate, Evidence
@@ -24,8 +25,9 @@ DOWNSTREAM_PENALTY = 25
 MAX_CONFIDENCE = 95
 # Categories whose onset is a dated state transition, which counts as a trigger like a change does.
 _TRANSITION_CATEGORIES = frozenset({Category.NODE_FAILURE})
-# Candidates a change can be the cause of; a failing change candidate that explains them absorbs them.
-_ABSORBABLE = MECHANISM_CATEGORIES | {Category.SCHEDULING}
+# Candidates a change can be the cause of; a failing change candidate that explains them absorbs them. Network
+# degradation counts: errors or latency on a Service after a failing change to it are how that change shows.
+_ABSORBABLE = MECHANISM_CATEGORIES | {Category.SCHEDULING, Category.NETWORK_DEGRADATION}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class Ranked:
     distance: int | None
     reasons: list[str] = field(default_factory=list)
     counter_evidence: list[Evidence] = field(default_factory=list)
+    # When it began after the symptoms it could explain: the first of them (it explains none of them).
+    late_after: datetime | None = None
 
 
 def _dedupe(candidates: list[Candidate]) -> list[Candidate]:
@@ -149,6 +153,7 @@ class _Scored:
     distance: int | None
     reasons: list[str]
     counter: list[Evidence]
+    late_after: datetime | None = None
 
 
 def _score(
@@ -169,6 +174,7 @@ def _score(
         score += weight * len(explained) / len(symptoms)
         reasons.append(f"explains {len(explained)}/{len(symptoms)} symptoms")
     counter = list(candidate.counter_evidence)
+    late_after = None
     if timing_ok:
         score += 8
         reasons.append("precedes the symptoms")
@@ -176,6 +182,7 @@ def _score(
         score -= 20
         reasons.append("began after the symptoms")
         counter.append(late)
+        late_after = min(s.onset for s in reachable if s.onset is not None)
     distance = _distance(candidate, scope)
     score += _distance_bonus(distance, scope)
     score -= min(25.0, 10.0 * len(candidate.counter_evidence))
@@ -192,7 +199,7 @@ def _score(
     if candidate.ref in boosted:
         score += 8
         reasons.append("matches the user's context")
-    return _Scored(candidate, score, explained, reach, timing_ok, distance, reasons, counter)
+    return _Scored(candidate, score, explained, reach, timing_ok, distance, reasons, counter, late_after)
 
 
 def _penalise_downstream(scored: list[_Scored]) -> None:
@@ -257,6 +264,7 @@ def rank(
                 distance=item.distance,
                 reasons=item.reasons,
                 counter_evidence=item.counter,
+                late_after=item.late_after,
             )
         )
     ranked.sort(

@@ -69,8 +69,11 @@ class MetricsCollector:
         def remaining() -> float:
             return max(0.05, budget - (time.monotonic() - started))
 
-        families = await client.metric_names(budget_seconds=remaining())
-        if families is None and not await client.ping():
+        # Every family the catalog could query: one the cached discovery lacks is looked for again, so a family
+        # that appeared minutes ago is queried rather than reported "not in Prometheus".
+        expected = {metric for template in self._catalog.templates if template.enabled for metric in template.metrics}
+        families = await client.metric_names(budget_seconds=remaining(), expected=expected)
+        if families is None and not await client.ping(budget_seconds=remaining()):
             return Collection(
                 configured=True,
                 failure=f"Prometheus unreachable at {client.settings.url} (no answer within "

@@ -39,6 +39,8 @@ _DEPLOYMENT_POD = re.compile(r"(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}")
 _STATEFUL_POD = re.compile(r"(.+)-\d+")
 _MAX_NAMES = 3
 _FINISHED = frozenset({"Succeeded", "Failed"})  # finished pods stop exporting metrics by design
+# The callee lost at least this share of what its callers see failing: those requests never reached it.
+_LOST_SHARE = 0.5
 
 
 class ResultLike(Protocol):
@@ -486,21 +488,21 @@ class _Analysis:
 
     def _network_errors(self, item: _Finding, identity: ObjectRef, servers: list[_Unit]) -> None:
         service = self.resolver.front(identity)
-        traffic: dict[float, float] = defaultdict(float)
-        for unit in servers:
-            for moment, value in unit.combined():
-                if moment >= item.onset.time:
-                    traffic[moment] += value
-        floor = item.unit.template.request_thresholds.floor
-        received = median(traffic.values()) if traffic else 0.0
         errors = _format(item.onset.current, "ratio")
-        if received < floor:
-            detail = _describe(item, f"seen by callers while {service.name} receives no requests")
-            self._signal(service, Signal.NETWORK_ERRORS, item, detail)
+        usual, received, lost = self._traffic_lost(item, servers)
+        if received < item.unit.template.request_thresholds.floor or lost:
+            if lost and received >= item.unit.template.request_thresholds.floor:
+                short = "receives fewer requests"
+                since = f"{short} ({_format(usual, 'per_second')} before, {_format(received, 'per_second')} since)"
+            else:
+                short = since = "receives no requests"
+            self._signal(
+                service, Signal.NETWORK_ERRORS, item, _describe(item, f"seen by callers while {service.name} {short}")
+            )
             self.notes.append(
-                f"Callers of {label(service)} see {errors} errors since {_clock(item.onset.time)} while it receives "
-                "no requests: traffic is not reaching it. Check the Service's selector and targetPort against its "
-                "pods, and NetworkPolicies between the callers and it."
+                f"Callers of {label(service)} see {errors} errors since {_clock(item.onset.time)} while it {since}: "
+                "traffic is not reaching it. Check the Service's selector and targetPort against its pods, and "
+                "NetworkPolicies between the callers and it."
             )
             return
         detail = _describe(item, f"seen by callers only; {service.name} reports none")
@@ -509,6 +511,24 @@ class _Analysis:
             f"Callers of {label(service)} see {errors} errors since {_clock(item.onset.time)} that it does not "
             "report itself: the requests fail between them (network, proxy or connection limits)."
         )
+
+    def _traffic_lost(self, item: _Finding, servers: list[_Unit]) -> tuple[float, float, bool]:
+        """(the callee's usual request rate, its rate since the callers' errors began, whether it lost about as
+        much as they see failing). Requests that fail before they reach the callee are missing from its own count;
+        requests that fail after it handled them are not. Medians, all of the callee's server-side series summed;
+        the callers' failures and the callee's loss are read at the same moments, so the lag of rate windows after
+        a cut-off affects both alike."""
+        traffic: dict[float, float] = defaultdict(float)
+        for unit in servers:
+            for moment, value in unit.combined():
+                traffic[moment] += value
+        before = [value for moment, value in traffic.items() if moment < self.window_start]
+        since = [value for moment, value in traffic.items() if moment >= item.onset.time]
+        failing = [value for moment, value in item.unit.errors.items() if moment >= item.onset.time]
+        usual = median(before) if before else 0.0
+        received = median(since) if since else 0.0
+        lost = bool(failing) and usual - received >= _LOST_SHARE * median(failing) > 0
+        return usual, received, lost
 
     def _signal(self, ref: ObjectRef, name: str, item: _Finding, detail: str) -> None:
         onset = item.onset

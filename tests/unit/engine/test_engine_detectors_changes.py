@@ -26,9 +26,9 @@ from engine_builders import (
     ts,
 )
 
-from inquest.categories import Category
+from inquest.categories import Category, EvidenceSource
 from inquest.engine.candidates import Candidate
-from inquest.engine.context import DataSources
+from inquest.engine.context import DataSources, Direction
 from inquest.engine.detectors.config import detect_config_change
 from inquest.engine.detectors.network_policy import detect_network_policy
 from inquest.engine.detectors.quota import detect_quota
@@ -292,6 +292,35 @@ def test_service_target_port_mismatch() -> None:
     assert "targetPort not declared" in candidate.summary
     assert candidate.change is None
     assert candidate.base_score == 40
+
+
+def test_a_service_port_edit_carries_the_failing_traffic_after_it_as_metric_evidence() -> None:
+    journal = journal_of()
+    edited = service("inventory", ports=[("http", 8080, 9090)])
+    change(journal, service("inventory"), edited, 5)
+    objects = [
+        *shop_app("inventory")[:-2],
+        edited,
+        endpoint_slice("inventory", ["inventory-abc12-p0"]),
+        *shop_app("storefront", env={"INVENTORY_URL": "http://inventory:8080"}, rs_hash="sf111"),
+    ]
+    metrics = [
+        signal(ref("Service", "inventory"), "network_errors", 5.5),  # callers' calls to it fail
+        signal(ref("Service", "inventory"), "request_rate", 5.5, 0.2, Direction.DOWN),  # it gets less traffic
+        signal(ref("Service", "storefront"), "error_rate", 6),  # so its callers fail their own users
+        signal(ref("Deployment", "inventory"), "error_rate", 6),  # its own errors are not the Service's doing
+        signal(ref("Service", "storefront"), "network_errors", 2),  # before the edit: not its effect
+    ]
+    candidate = _only(detect_service_misconfig(context(objects, journal, metrics=metrics)))
+    assert candidate.ref == ref("Service", "inventory")
+    assert candidate.symptom_onset == at(5.5)
+    assert candidate.has_failure_evidence
+    shown = [(item.ref, item.query) for item in candidate.evidence if item.source == EvidenceSource.PROMETHEUS]
+    assert shown == [
+        (ref("Service", "inventory"), "query_for_network_errors"),
+        (ref("Service", "inventory"), "query_for_request_rate"),
+        (ref("Service", "storefront"), "query_for_error_rate"),
+    ]
 
 
 def test_healthy_services_and_scaled_down_workloads_are_not_misconfigured() -> None:

@@ -311,6 +311,21 @@ def test_hypothesis_about_a_deploy_after_the_failures_is_ruled_out() -> None:
     assert "before" in report.hypotheses[0].reason
 
 
+def test_a_rollout_blamed_for_errors_that_began_before_it_is_ruled_out() -> None:
+    # checkout's error rate rose at 10:06 and it was released at 10:20 (a would-be fix): the errors are credibly
+    # checkout's own, which neither supports nor clears the rollout; their timing clears it.
+    journal = journal_of()
+    old = deployment("checkout", containers=[container(image="checkout:1", ports=[("http", 8080)])])
+    change(journal, old, deployment("checkout", containers=[container(image="checkout:2", ports=[("http", 8080)])]), 20)
+    ctx = context(_front(), journal, metrics=[signal(ref("Service", "checkout"), "error_rate", 6)])
+    report = _ask(ctx, target="checkout", hypotheses=("the rollout of checkout", "checkout errors"))
+    assert report.findings[0].category == Category.APPLICATION_ERROR
+    rollout, errors = report.hypotheses
+    assert rollout.verdict == HypothesisVerdict.RULED_OUT, rollout
+    assert rollout.reason == "symptoms began at 10:06:00Z, before Deployment shop/checkout changed at 10:20:00Z"
+    assert errors.verdict == HypothesisVerdict.SUPPORTED, errors  # a hypothesis about the errors themselves
+
+
 def test_database_hypothesis_finds_db_like_objects() -> None:
     objects = [*_front(), *shop_app("redis", pods=1, rs_hash="rd111"), *_payments(crashing_status(7))]
     report = _ask(context(objects, _rolled_out()), target="checkout", hypotheses=("the database is slow",))

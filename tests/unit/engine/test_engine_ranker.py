@@ -101,6 +101,28 @@ def test_a_change_after_the_symptoms_is_not_their_cause() -> None:
     (ranked,) = _rank(ctx, [candidate], ref("Deployment", "web"))
     assert ranked.confidence < 50
     assert any("after the first symptom" in item.detail for item in ranked.counter_evidence)
+    assert ranked.late_after == at(6)  # the first symptom it came too late for
+
+
+def test_a_network_symptom_after_a_failing_change_to_that_service_is_the_changes_effect() -> None:
+    ctx = context(_world())
+    service = ref("Service", "payments")
+    edit = _candidate(
+        service,
+        category=Category.SERVICE_MISCONFIG,
+        base_score=60.0,
+        change=_change(service, 5),
+        onset_time=at(5),
+        explains={service, ref("Deployment", "checkout")},
+    )
+    after_it = _candidate(service, category=Category.NETWORK_DEGRADATION, base_score=45.0)  # from minute 6
+    ranked = _rank(ctx, [edit, after_it], ref("Deployment", "web"))
+    assert [item.candidate.category for item in ranked] == [Category.SERVICE_MISCONFIG]
+    before_it = _candidate(
+        service, category=Category.NETWORK_DEGRADATION, base_score=45.0, onset_time=at(3), symptom_onset=at(3)
+    )
+    ranked = _rank(ctx, [edit, before_it], ref("Deployment", "web"))
+    assert {item.candidate.category for item in ranked} == {Category.SERVICE_MISCONFIG, Category.NETWORK_DEGRADATION}
 
 
 def test_missing_data_lowers_confidence() -> None:

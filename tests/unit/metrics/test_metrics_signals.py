@@ -243,6 +243,33 @@ def test_callers_failing_while_the_callee_gets_no_traffic_points_at_wiring() -> 
     assert "NetworkPolicies" in note
 
 
+def test_callers_failing_as_the_callees_traffic_falls_points_at_wiring_before_it_reaches_zero() -> None:
+    # Minutes after a cut-off, rate windows still count the callee's last requests: its traffic is falling, not
+    # yet zero. That it lost about as many requests as its callers see failing says they never reached it.
+    answers = Answers(plan(NO_HISTORY))
+    planned = answers.plan
+    cut = 28.5  # minutes after START; the window ends at 30
+
+    def failed(minute: float) -> float:
+        return 0.0 if minute < cut else min(20.0, 20.0 * (minute - cut) / 2)  # a 2-minute rate window
+
+    answers.add(
+        "istio_requests",
+        [
+            (istio("source", "200"), curve(planned, lambda minute: 20 - failed(minute))),
+            (istio("source", "503"), curve(planned, failed)),
+            (istio("destination", "200"), curve(planned, lambda minute: 20 - failed(minute))),
+        ],
+    )
+    analysis = analyse(answers)
+    signal = only(analysis, Signal.NETWORK_ERRORS)
+    assert signal.ref == PAYMENTS_SVC
+    assert "payments receives fewer requests" in signal.detail
+    note = next(note for note in analysis.notes if "traffic is not reaching it" in note)
+    assert "receives fewer requests (20/s before" in note
+    assert not any("fail between them" in note for note in analysis.notes)
+
+
 def test_callers_failing_while_the_callee_reports_no_errors_fail_in_between() -> None:
     answers = Answers(plan(NO_HISTORY))
     planned = answers.plan

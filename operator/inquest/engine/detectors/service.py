@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from inquest.categories import Category, EvidenceSource
 from inquest.engine.candidates import Candidate, Evidence
-from inquest.engine.context import EvidenceContext
-from inquest.engine.detectors.common import change_evidence, change_headline, label
+from inquest.engine.context import Direction, EvidenceContext, MetricSignal, Signal
+from inquest.engine.detectors.common import (
+    after,
+    change_evidence,
+    change_headline,
+    earliest,
+    label,
+    services_selecting,
+    signal_evidence,
+)
 from inquest.engine.graph import EdgeType
 from inquest.engine.journal import ChangeRecord, ChangeType
 from inquest.engine.objects import Ingress, Pod, Service, Workload
@@ -58,6 +66,31 @@ def _has_dependents(ctx: EvidenceContext, ref: ObjectRef) -> bool:
     return any(edge.type != EdgeType.OWNED_BY for edge in ctx.graph.edges_to(ref))
 
 
+def _traffic_failing(
+    ctx: EvidenceContext, service: Service, backends: list[Workload], record: ChangeRecord | None
+) -> list[MetricSignal]:
+    """Metric signs that traffic through the Service fails (since its edit, when there is one): it or its
+    backends receive fewer requests, its callers' calls to it fail, its callers' own error rate rises."""
+    callee = {service.ref, *(workload.ref for workload in backends)}
+    callers = {
+        ctx.workload_of(edge.source) for edge in ctx.graph.edges_to(service.ref) if edge.type != EdgeType.OWNED_BY
+    }
+    callers |= {front for caller in callers for front in services_selecting(ctx, caller)}
+    found = []
+    for signal in ctx.signals((Signal.NETWORK_ERRORS, Signal.ERROR_RATE, Signal.REQUEST_RATE)):
+        if record is not None and not after(signal.onset_time, record.time):
+            continue
+        if signal.signal_name == Signal.REQUEST_RATE:
+            failing = signal.ref in callee and signal.direction == Direction.DOWN
+        elif signal.signal_name == Signal.NETWORK_ERRORS:
+            failing = signal.ref in callee and signal.direction == Direction.UP
+        else:  # the callee's own errors are its own; its callers' errors are what it fails to serve them
+            failing = signal.ref in callers - callee and signal.direction == Direction.UP
+        if failing:
+            found.append(signal)
+    return sorted(found, key=lambda signal: signal.onset_time)
+
+
 def _service_candidate(ctx: EvidenceContext, service: Service, record: ChangeRecord | None) -> Candidate | None:
     if not service.selector or service.type == "ExternalName":
         return None
@@ -76,7 +109,9 @@ def _service_candidate(ctx: EvidenceContext, service: Service, record: ChangeRec
     if not ctx.window_is_current and record is None:
         return None  # present state says nothing about a past window without a dated change
     ready = _ready_endpoint_count(ctx, service)
+    signals = _traffic_failing(ctx, service, templates, record)
     evidence = [Evidence(EvidenceSource.KUBERNETES, ctx.now, service.ref, "; ".join(problems))]
+    evidence += [signal_evidence(signal) for signal in signals[:3]]
     if ready is not None:
         evidence.append(Evidence(EvidenceSource.KUBERNETES, ctx.now, service.ref, f"{ready} ready endpoints"))
     summary = f"{label(service.ref)}: {'; '.join(problems)}"
@@ -95,7 +130,8 @@ def _service_candidate(ctx: EvidenceContext, service: Service, record: ChangeRec
         explains={service.ref} | {edge.source for edge in ctx.graph.edges_to(service.ref)},
         onset_time=record.time if record is not None else None,
         change=record,
-        has_failure_evidence=_has_dependents(ctx, service.ref) or ready == 0,
+        symptom_onset=earliest(signal.onset_time for signal in signals),
+        has_failure_evidence=_has_dependents(ctx, service.ref) or ready == 0 or bool(signals),
     )
 
 

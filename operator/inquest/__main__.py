@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--intake-port", type=int, default=None, help="serve the Alertmanager webhook (POST /alertmanager) on this port"
     )
+    run.add_argument(
+        "--metrics-port", type=int, default=0, help="serve the operator's metrics (GET /metrics) on this port; 0: off"
+    )
     run.add_argument("--intake-token-file", default=None, help="the intake's bearer token, from this file")
     run.add_argument("--intake-token-secret", default=None, metavar="NS/NAME", help="...or from this Secret's `token`")
     run.add_argument("--verbose", "-v", action="store_true")
@@ -78,11 +81,16 @@ async def run(arguments: argparse.Namespace) -> None:
     from inquest.metrics.catalog import DEFAULT_CATALOG
     from inquest.metrics.collector import MetricsCollector
     from inquest.notify import Notifier
+    from inquest.observability import Observability, start_metrics_server
     from inquest.service import InvestigationService, ServiceSettings
 
     cache = ClusterCache()
+    observability = Observability(cache) if arguments.metrics_port else None
     writer = KubeWriter.from_environment(arguments.kubeconfig)
-    notifier = Notifier.for_kube(arguments.notify, writer) if arguments.notify is not None else None
+    on_outcome = observability.notification if observability else None
+    notifier = (
+        Notifier.for_kube(arguments.notify, writer, on_outcome=on_outcome) if arguments.notify is not None else None
+    )
     prometheus = None
     if arguments.prometheus_url:
         headers = dict(header.split("=", 1) for header in arguments.prometheus_header)
@@ -94,7 +102,8 @@ async def run(arguments: argparse.Namespace) -> None:
                 bearer_token_file=arguments.prometheus_bearer_token_file,
                 ca_file=arguments.prometheus_ca_file,
                 extra_headers=headers,
-            )
+            ),
+            on_query=observability.prometheus_query if observability else None,
         )
     catalog = DEFAULT_CATALOG.merged(arguments.catalog_overrides) if arguments.catalog_overrides else DEFAULT_CATALOG
     service = InvestigationService(
@@ -103,12 +112,17 @@ async def run(arguments: argparse.Namespace) -> None:
         ServiceSettings(continuous_interval=timedelta(seconds=arguments.continuous_interval_seconds)),
         metrics=MetricsCollector(prometheus, catalog),
         notifier=notifier,
+        observability=observability,
     )
     registry = handlers.build_registry(cache, service, watch_secrets=arguments.watch_secrets)
     settings = kopf.OperatorSettings()
     handlers.configure(settings)
     intake = None
+    metrics_server = None
     try:
+        if observability is not None:
+            observability.count_watch_restarts()
+            metrics_server = await start_metrics_server(observability, arguments.metrics_port)
         if arguments.intake_port is not None:
             from inquest.intake.server import start_configured_intake
 
@@ -129,6 +143,8 @@ async def run(arguments: argparse.Namespace) -> None:
     finally:
         if intake is not None:
             await intake.cleanup()
+        if metrics_server is not None:
+            await metrics_server.cleanup()
         await service.close()
         if notifier is not None:
             await notifier.close()

@@ -28,6 +28,7 @@ from inquest.engine.report import Report
 from inquest.engine.snapshot import ClusterSnapshot
 from inquest.metrics.collector import MetricsCollector
 from inquest.notify import InvestigationRef, Notifier
+from inquest.observability import Observability
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,10 @@ class InvestigationService:
         metrics: MetricsCollector | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         notifier: Notifier | None = None,
+        observability: Observability | None = None,
     ) -> None:
         self._cache = cache
+        self._observability = observability
         self._notifier = notifier
         self._writer = writer
         self._settings = settings or ServiceSettings()
@@ -117,6 +120,8 @@ class InvestigationService:
             concluded = self._clock()
             status = reporting.concluded_status(previous, report, generation, started, concluded)
             await self._writer.patch_status(namespace, name, reporting.status_patch(raw_status, status))
+            if self._observability is not None:
+                self._observability.answered(report.verdict, (self._clock() - started).total_seconds())
             await self._announce(involved, previous, report.verdict, reporting.event_message(report))
             if self._notifier is not None:  # returns at once; delivery runs in the background
                 self._notifier.on_concluded(InvestigationRef.from_raw(raw), status)
@@ -246,6 +251,8 @@ class InvestigationService:
             await self._writer.patch_status(
                 involved.namespace, involved.name, reporting.status_patch(raw_status, status)
             )
+            if self._observability is not None:
+                self._observability.answered(ConcludedReason.FAILED, (self._clock() - started).total_seconds())
             await self._announce(involved, previous, ConcludedReason.FAILED, message)
         except Exception:
             logger.exception("could not record the failure of %s/%s", involved.namespace, involved.name)

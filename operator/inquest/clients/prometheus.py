@@ -341,9 +341,14 @@ def _caused_by(error: BaseException, wanted: type[BaseException]) -> bool:
     return False
 
 
+QueryObserver = Callable[[float, str | None, bool, bool], None]
+"""Called once per request on the event loop with (elapsed_seconds, error, timed_out, sent), as figures() count."""
+
+
 class PrometheusClient:
-    def __init__(self, settings: PrometheusSettings) -> None:
+    def __init__(self, settings: PrometheusSettings, on_query: QueryObserver | None = None) -> None:
         self._settings = settings
+        self._on_query = on_query
         self._target = urlsplit(settings.url).netloc
         self._session = self._build_session(settings)
         self._connect = PrometheusConnect(
@@ -606,6 +611,8 @@ class PrometheusClient:
                 self._timeouts += 1
             if sent:
                 self._total_query_seconds += elapsed_seconds
+        if self._on_query is not None:
+            self._on_query(elapsed_seconds, error, timed_out, sent)
 
 
 def _resolve(future: asyncio.Future[float], value: float) -> None:

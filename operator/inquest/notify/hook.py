@@ -85,8 +85,10 @@ class Notifier:
         post_event: EventPoster,
         timing: Timing | None = None,
         dispatcher_factory: DispatcherFactory = Dispatcher,
+        on_outcome: Callable[[DeliveryResult], None] | None = None,
     ) -> None:
         self._config = config
+        self._on_outcome = on_outcome  # sees every outcome first (the operator's metrics)
         self._secrets = secrets
         self._record_status = record_status
         self._post_event = post_event
@@ -99,7 +101,13 @@ class Notifier:
         self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def for_kube(cls, config: NotifyConfig, writer: KubeWriter, timing: Timing | None = None) -> Notifier:
+    def for_kube(
+        cls,
+        config: NotifyConfig,
+        writer: KubeWriter,
+        timing: Timing | None = None,
+        on_outcome: Callable[[DeliveryResult], None] | None = None,
+    ) -> Notifier:
         """Records in the Investigation's status and Events, reads Secrets, all through the KubeWriter."""
         from inquest.clients.kube import InvolvedObject
 
@@ -111,7 +119,7 @@ class Notifier:
             involved = InvolvedObject(investigation.namespace, investigation.name, investigation.uid)
             await writer.post_event(involved, reason, message, warning=True)
 
-        return cls(config, writer, record_status, post_event, timing)
+        return cls(config, writer, record_status, post_event, timing, on_outcome=on_outcome)
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -248,6 +256,8 @@ class Notifier:
     # --- outcomes -----------------------------------------------------------------------------------------------
 
     async def _on_result(self, result: DeliveryResult) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(result)
         investigation: InvestigationRef = result.delivery.context
         uid = investigation.uid
         record = models.Notification(

@@ -21,6 +21,7 @@ import yaml
 from inquest.api import models
 
 RBAC_PATH = Path(__file__).resolve().parents[2] / "crds" / "operator-rbac.yaml"
+CHART_COPY = RBAC_PATH.parents[1] / "helm" / "inquest" / "files" / RBAC_PATH.name
 CLUSTER_ROLE_NAME = "inquest-operator"
 READ_VERBS = ("get", "list", "watch")
 
@@ -72,6 +73,8 @@ def cluster_role(watch_secrets: bool = False) -> dict[str, Any]:
         for group, plurals in sorted(plurals_by_group.items())
     ]
     rules += [
+        # With --namespace, kopf lists and watches Namespaces to follow the ones it serves.
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": list(READ_VERBS)},
         # kopf discovers resources, the Investigation CRD included, by watching CRDs.
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": list(READ_VERBS)},
         # The Alertmanager intake creates Investigations and patches their spec (a repeat of an alert group).
@@ -107,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.write:
         RBAC_PATH.write_text(render())
+        if CHART_COPY.parent.is_dir():
+            CHART_COPY.write_text(render())  # the Helm chart ships its own copy (Files.Get)
         return 0
     if arguments.check:
         differences = drift()

@@ -88,20 +88,20 @@ def _create_ok(objects: Any, namespace: str, body: dict[str, Any]) -> bool:
 
 
 def test_restricted_identity_is_forbidden_and_audited(lab: cluster.Lab, namespace: str) -> None:
-    operator_api = config.new_client_from_config(config_file=str(lab.kubeconfig_operator))
+    nobody_api = config.new_client_from_config(config_file=str(lab.kubeconfig("nobody")))
     try:
         with pytest.raises(ApiException) as denied:
-            client.CoreV1Api(operator_api).list_namespaced_pod(namespace)
+            client.CoreV1Api(nobody_api).list_namespaced_pod(namespace)
     finally:
-        operator_api.close()
+        nobody_api.close()
     assert denied.value.status == 403
-    assert cluster.OPERATOR_USER in json.loads(denied.value.body)["message"]
+    assert cluster.NOBODY_USER in json.loads(denied.value.body)["message"]
 
     def audited() -> bool:
         for line in lab.audit_log.read_text().splitlines():
             event = json.loads(line)
             if (
-                event["user"]["username"] == cluster.OPERATOR_USER
+                event["user"]["username"] == cluster.NOBODY_USER
                 and event["verb"] == "list"
                 and event.get("objectRef", {}).get("namespace") == namespace
             ):
@@ -180,7 +180,7 @@ def test_env_prints_exports_for_both_identities(lab: cluster.Lab) -> None:
     operator = env("--as", "operator")
     assert operator["INQUEST_LAB_USER"] == cluster.OPERATOR_USER
     denied = subprocess.run(
-        ["kubectl", "get", "nodes"],
+        ["kubectl", "delete", "nodes", "--all", "--dry-run=server"],
         capture_output=True,
         text=True,
         env={**os.environ, "KUBECONFIG": operator["KUBECONFIG"]},

@@ -154,8 +154,11 @@ async def test_a_batch_of_real_queries_within_the_budget(client: PrometheusClien
     for result in results:
         assert result.error is None, result.error
         [series] = result.series
-        # The heartbeat counts 1/s; loose, since a Prometheus restart (the last test) leaves a scrape gap.
-        assert series.samples[-1][1] == pytest.approx(1.0, rel=0.25)
+        # The heartbeat counts 1/s. Other tests restart Prometheus, and a scrape gap lowers the rate around it,
+        # so the hour's peak is 1/s and no sample exceeds it.
+        rates = [value for _, value in series.samples]
+        assert max(rates) == pytest.approx(1.0, rel=0.1)
+        assert all(0 <= rate <= 1.1 for rate in rates)
     figures = client.figures()
     assert figures.queries_sent == len(queries)
     assert figures.errors == 0

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from inquest.api import models
 
 CRD_PATH = Path(__file__).resolve().parents[3] / "crds" / f"{models.CRD_NAME}.yaml"
+CHART_COPY = CRD_PATH.parents[1] / "helm" / "inquest" / "files" / CRD_PATH.name
 HEADER = (
     "# Generated from operator/inquest/api/models.py by `python -m inquest.api.crd --write`; do not edit by hand.\n"
 )
@@ -270,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.write:
         options.path.write_text(render_crd())
         print(f"wrote {options.path}")
+        if options.path == CRD_PATH and CHART_COPY.parent.is_dir():
+            CHART_COPY.write_text(render_crd())  # the Helm chart ships its own copy (Files.Get)
+            print(f"wrote {CHART_COPY}")
         return 0
     if options.check:
         differences = drift(options.path)

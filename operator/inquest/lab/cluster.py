@@ -27,6 +27,7 @@ from inquest.lab.errors import LabError
 
 ADMIN_USER = "inquest-lab-admin"
 OPERATOR_USER = "inquest-operator"
+NOBODY_USER = "inquest-lab-nobody"
 NODE_NAMES = ("node-a", "node-b", "node-c")
 # The lab's own machinery; kept out of the audit log so it holds what people and the operator did.
 LAB_SYSTEM_USERS = ("system:kube-controller-manager", "system:kube-scheduler", "inquest-lab-kwok", "system:apiserver")
@@ -246,7 +247,8 @@ def _choose_ports(port_base: int | None) -> dict[str, int]:
 def _prepare(name: str, port_base: int | None) -> Lab:
     data_dir = Path(tempfile.mkdtemp(prefix=f"inquest-lab-{name}-"))
     tokens = {
-        identity: secrets.token_hex(16) for identity in ("admin", "operator", "controller-manager", "scheduler", "kwok")
+        identity: secrets.token_hex(16)
+        for identity in ("admin", "operator", "nobody", "controller-manager", "scheduler", "kwok")
     }
     lab = Lab(name=name, data_dir=data_dir, ports=_choose_ports(port_base), tokens=tokens)
     for directory in ("logs", "etcd", "certs", "prometheus", "exporter"):
@@ -255,6 +257,8 @@ def _prepare(name: str, port_base: int | None) -> Lab:
     identities = {
         "admin": (ADMIN_USER, "system:masters"),
         "operator": (OPERATOR_USER, ""),
+        # Never granted anything: what a restricted identity sees, whatever RBAC the operator has been given.
+        "nobody": (NOBODY_USER, ""),
         # Lab simplification: the controllers run as cluster admins rather than with per-controller credentials.
         "controller-manager": ("system:kube-controller-manager", "system:masters"),
         "scheduler": ("system:kube-scheduler", "system:masters"),

@@ -28,26 +28,7 @@ def test_bad_rollout_is_the_root_cause_of_a_crashing_dependency(kube: Cluster) -
     kube.core.create_namespaced_service(kube.namespace, service("checkout"))
     # An unrelated restart-free change elsewhere, as a distractor.
     kube.apps.patch_namespaced_deployment("checkout", kube.namespace, {"metadata": {"labels": {"team": "cart"}}})
-    kube.apps.patch_namespaced_deployment(
-        "payments",
-        kube.namespace,
-        {
-            "spec": {
-                "template": {
-                    "metadata": {"annotations": {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}},
-                    "spec": {"containers": [{"name": "app", "image": "registry.example.com/payments:1.9"}]},
-                }
-            }
-        },
-    )
-    wait_for(
-        lambda: any(
-            (status.restart_count or 0) >= 2
-            for pod in kube.pods("payments")
-            for status in (pod.status.container_statuses or [])
-        ),
-        "a crash-looping payments pod",
-    )
+    kube.release_crashing("payments", "registry.example.com/payments:1.9")
     started = time.monotonic()
     found = kube.investigate(
         "why-checkout", {"target": {"kind": "Deployment", "name": "checkout"}, "question": "why is checkout failing?"}

@@ -35,7 +35,7 @@ from inquest.engine.ranker import UNGATED_CAP
 from inquest.engine.snapshot import ClusterSnapshot
 from inquest.engine.unknowns import data_gaps
 from inquest.lab import cluster
-from inquest.lab.kubehelpers import SIM, Cluster, concluded_reason, deployment, service
+from inquest.lab.kubehelpers import Cluster, concluded_reason, deployment, service
 from inquest.lab.shapes import SeriesSpec
 from inquest.lab.waiting import wait_for
 from inquest.metrics.collector import MetricsCollector
@@ -461,26 +461,7 @@ def test_prometheus_down_is_an_unknown_and_lowers_confidence(kube: Cluster, lab:
     publish(lab, specs, f'http_requests_total{{namespace="{ns}"}}')
     # Distractor: a label change on the caller (no template change, no restart).
     kube.apps.patch_namespaced_deployment("orders", ns, {"metadata": {"labels": {"team": "orders"}}})
-    kube.apps.patch_namespaced_deployment(
-        "payments",
-        ns,
-        {
-            "spec": {
-                "template": {
-                    "metadata": {"annotations": {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}},
-                    "spec": {"containers": [{"name": "app", "image": "registry.example.com/payments:2.0"}]},
-                }
-            }
-        },
-    )
-    wait_for(
-        lambda: any(
-            (status.restart_count or 0) >= 2
-            for pod in kube.pods("payments")
-            for status in (pod.status.container_statuses or [])
-        ),
-        "a crash-looping payments pod",
-    )
+    kube.release_crashing("payments", "registry.example.com/payments:2.0")
     with_metrics = ask(kube, "with-prometheus", "Deployment", "orders", "why is orders failing?")
     lab.stop_component("prometheus")
     try:

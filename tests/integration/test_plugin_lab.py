@@ -16,8 +16,7 @@ import pytest
 from kubernetes import client
 
 from inquest.lab import cluster, procs
-from inquest.lab.kubehelpers import SIM, Cluster, deployment, service
-from inquest.lab.waiting import wait_for
+from inquest.lab.kubehelpers import Cluster, deployment, service
 
 pytestmark = pytest.mark.lab
 
@@ -62,26 +61,7 @@ def test_ask_show_followup_and_list_against_a_crash_looping_deployment(lab: clus
     kube.deploy(deployment("payments"))
     kube.deploy(deployment("checkout", env=[{"name": "PAYMENTS_ADDR", "value": "payments:8080"}]))
     kube.core.create_namespaced_service(namespace, service("payments"))
-    kube.apps.patch_namespaced_deployment(
-        "payments",
-        namespace,
-        {
-            "spec": {
-                "template": {
-                    "metadata": {"annotations": {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}},
-                    "spec": {"containers": [{"name": "app", "image": "registry.example.com/payments:1.9"}]},
-                }
-            }
-        },
-    )
-    wait_for(
-        lambda: any(
-            (status.restart_count or 0) >= 2
-            for pod in kube.pods("payments")
-            for status in (pod.status.container_statuses or [])
-        ),
-        "a crash-looping payments pod",
-    )
+    kube.release_crashing("payments", "registry.example.com/payments:1.9")
 
     asked = run_plugin(
         lab.kubeconfig_admin, "ask", "deploy/checkout", "why is checkout failing?", "-n", namespace, "--wait"

@@ -68,6 +68,20 @@ class Cluster:
         status = self.apps.read_namespaced_deployment(name, self.namespace).status
         return (status.ready_replicas or 0) if status is not None else 0
 
+    def release_crashing(self, name: str, image: str, restarts: int = 2) -> None:
+        """A rollout of a new image whose pods crash on start; returns once a new pod has restarted `restarts` times."""
+        annotations = {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}
+        template = {"metadata": {"annotations": annotations}, "spec": {"containers": [{"name": "app", "image": image}]}}
+        self.apps.patch_namespaced_deployment(name, self.namespace, {"spec": {"template": template}})
+        wait_for(
+            lambda: any(
+                (status.restart_count or 0) >= restarts
+                for pod in self.pods(name)
+                for status in (pod.status.container_statuses or [])
+            ),
+            f"a crash-looping {name} pod",
+        )
+
     def pods(self, app: str) -> list[Any]:
         return list(self.core.list_namespaced_pod(self.namespace, label_selector=f"app={app}").items)
 

@@ -41,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--continuous-interval-seconds",
         type=int,
-        default=15,
-        help="how often Continuous investigations re-check their evidence (default: %(default)s)",
+        default=None,
+        help="how often Continuous investigations re-check their evidence (default: the ConfigMap's, else 15)",
     )
     run.add_argument(
         "--metric-catalog",
@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--intake-token-file", default=None, help="the intake's bearer token, from this file")
     run.add_argument("--intake-token-secret", default=None, metavar="NS/NAME", help="...or from this Secret's `token`")
+    run.add_argument(
+        "--config-map",
+        default=os.environ.get("INQUEST_CONFIG_MAP"),
+        metavar="NAMESPACE/NAME",
+        help="ConfigMap whose config.yaml configures the operator, applied live (docs/configuration.md); "
+        "flags given explicitly win over it; default: $INQUEST_CONFIG_MAP",
+    )
     run.add_argument("--verbose", "-v", action="store_true")
     return parser
 
@@ -106,15 +113,41 @@ async def run(arguments: argparse.Namespace) -> None:
             on_query=observability.prometheus_query if observability else None,
         )
     catalog = DEFAULT_CATALOG.merged(arguments.catalog_overrides) if arguments.catalog_overrides else DEFAULT_CATALOG
+    configured = arguments.operator_config
+    interval = arguments.continuous_interval_seconds
+    continuous_interval = (
+        timedelta(seconds=interval)
+        if interval is not None
+        else (configured.watch.continuous_interval if configured else timedelta(seconds=15))
+    )
     service = InvestigationService(
         cache,
         writer,
-        ServiceSettings(continuous_interval=timedelta(seconds=arguments.continuous_interval_seconds)),
+        ServiceSettings(continuous_interval=continuous_interval),
         metrics=MetricsCollector(prometheus, catalog),
         notifier=notifier,
         observability=observability,
     )
-    registry = handlers.build_registry(cache, service, watch_secrets=arguments.watch_secrets)
+    live = None
+    if configured is not None:
+        from inquest.configmap import ConfigMapReference, LiveConfig, watcher
+
+        live = LiveConfig(
+            ConfigMapReference.parse(arguments.config_map),
+            service,
+            writer,
+            on_query=observability.prometheus_query if observability else None,
+        )
+        # Explicit flags win; otherwise the ConfigMap's Prometheus and catalog are used, and followed live.
+        if prometheus is None and not arguments.metric_catalog:
+            service.reconfigure(metrics=live.collector_for(configured))
+    registry = handlers.build_registry(
+        cache, service, watch_secrets=arguments.watch_secrets or bool(configured and configured.watch.watch_secrets)
+    )
+    if live is not None and configured is not None:
+        handlers.watch_config(registry, live, watcher(configured, live, arguments.config_overrides))
+        if arguments.namespace and live.reference.namespace not in arguments.namespace:
+            arguments.namespace.append(live.reference.namespace)  # so that its ConfigMap's events arrive
     settings = kopf.OperatorSettings()
     handlers.configure(settings)
     intake = None
@@ -178,6 +211,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ConfigError) as error:
             print(f"--notify-config {arguments.notify_config}: {error}", file=sys.stderr)
             return 2
+    arguments.operator_config = None
+    arguments.config_overrides = []
+    if arguments.config_map:
+        from inquest import config as operator_config
+        from inquest.configmap import ConfigMapReference, read_config_text
+
+        try:
+            reference = ConfigMapReference.parse(arguments.config_map)
+            environment = operator_config.environment_overrides(os.environ)
+            text = read_config_text(reference, arguments.kubeconfig)
+            arguments.operator_config = operator_config.load_config(text, environment)
+            operator_config.check_credentials(arguments.operator_config)
+        except (ValueError, operator_config.ConfigError) as error:
+            print(f"configuration ({arguments.config_map}): {error}", file=sys.stderr)
+            return 2
+        arguments.config_overrides = environment
     arguments.catalog_overrides = None
     if arguments.metric_catalog:
         overrides = yaml.safe_load(Path(arguments.metric_catalog).read_text()) or {}

@@ -13,6 +13,8 @@ import kopf
 
 from inquest.api import models
 from inquest.cache import ClusterCache
+from inquest.config import CONFIG_KEY, ConfigWatcher
+from inquest.configmap import LiveConfig
 from inquest.rbac import SECRETS, WATCHED_RESOURCES, WatchedResource
 from inquest.service import InvestigationService
 
@@ -76,3 +78,21 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+
+
+def watch_config(registry: kopf.OperatorRegistry, live: LiveConfig, watcher: ConfigWatcher) -> None:
+    """The operator's own ConfigMap: each change is validated and applied, or refused with an Event."""
+    reference = live.reference
+
+    def is_ours(namespace: str | None, name: str | None, **_: Any) -> bool:
+        return (namespace, name) == (reference.namespace, reference.name)
+
+    @kopf.on.event("", "v1", "configmaps", id="operator-config", when=is_ours, registry=registry)
+    async def config_changed(event: kopf.RawEvent, type: str, **_: Any) -> None:
+        body: dict[str, Any] = dict(event["object"])
+        live.seen(str(body.get("metadata", {}).get("uid", "")))
+        text = (body.get("data") or {}).get(CONFIG_KEY)
+        if type == "DELETED" or text is None:
+            await watcher.removed()
+        else:
+            await watcher.update(text)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,6 +75,15 @@ class InvestigationService:
         self._executor = ThreadPoolExecutor(max_workers=self._settings.engine_threads, thread_name_prefix="engine")
         self._in_flight: dict[tuple[str, str], int] = {}
         self._watchers: dict[tuple[str, str], tuple[int, asyncio.Task[None]]] = {}
+
+    def reconfigure(
+        self, metrics: MetricsCollector | None = None, continuous_interval: timedelta | None = None
+    ) -> None:
+        """A live configuration change: the next investigation (or re-check) uses it."""
+        if metrics is not None:
+            self._metrics = metrics
+        if continuous_interval is not None:
+            self._settings = replace(self._settings, continuous_interval=continuous_interval)
 
     def forget(self, namespace: str, name: str) -> None:
         self._in_flight.pop((namespace, name), None)

@@ -68,31 +68,162 @@ def restarts(lab: cluster.Lab) -> int:
     )
 
 
+ALERT_NAME = "CheckoutHighErrorRate"
+
+
+class SlackReceiver:
+    """A stand-in for Slack's incoming webhook on 127.0.0.1: it keeps what inquest posts, to show it."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received: list[dict[str, object]] = []
+        self.received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *_: object) -> None:
+                return
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/slack"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def text(self) -> str:
+        """The text of every block of every message, as a Slack client would show it."""
+        lines: list[str] = []
+        for message in self.received:
+            blocks = message.get("blocks")
+            for block in blocks if isinstance(blocks, list) else []:
+                fields = block.get("fields") if isinstance(block, dict) else None
+                for part in [block.get("text") if isinstance(block, dict) else None, *(fields or [])]:
+                    if isinstance(part, dict) and part.get("text"):
+                        lines.append(str(part["text"]))
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def wiring(lab: cluster.Lab, receiver: SlackReceiver) -> tuple[int, Path, Path]:
+    """The intake's port and token, and a notifier config whose Slack URL lives in a Secret it may read."""
+    from inquest.lab import procs
+    from inquest.notify.routes import parse_config, secret_reader_rbac
+
+    token = lab.data_dir / "intake-token"
+    token.write_text("demo-intake-token\n")
+    config_text = (
+        "clusterName: inquest-lab\n"
+        "notifiers:\n"
+        "  - name: oncall-slack\n"
+        "    type: Slack\n"
+        f"    secretRef: {{namespace: {SHOP_NAMESPACE}, name: inquest-notifiers, key: slack-webhook-url}}\n"
+        "routes:\n"
+        f"  - notifiers: [oncall-slack]\n    namespaces: [{SHOP_NAMESPACE}]\n"
+    )
+    notify = lab.data_dir / "notify.yaml"
+    notify.write_text(config_text)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "inquest-notifiers", "namespace": SHOP_NAMESPACE},
+        "stringData": {"slack-webhook-url": receiver.url},
+    }
+    subject = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": cluster.OPERATOR_USER}
+    manifests = [secret, *secret_reader_rbac(parse_config(config_text), [subject])]
+    kubectl(lab, "apply", "-f", "-", input_text=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
+    return procs.free_port(), token, notify
+
+
+def post_alert(port: int, token: Path) -> str:
+    """Posts a firing alert group as Alertmanager would; returns the name of the Investigation it opened."""
+    import urllib.request
+
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": ALERT_NAME, "namespace": SHOP_NAMESPACE, "service": "checkout", "severity": "page"},
+        "annotations": {"summary": "checkout is returning 5xx to 12% of requests"},
+        "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "fingerprint": "c0ffee0ddba11",
+    }
+    payload = {
+        "version": "4", "groupKey": f'{{}}:{{alertname="{ALERT_NAME}"}}', "status": "firing", "receiver": "inquest",
+        "groupLabels": {"alertname": ALERT_NAME, "namespace": SHOP_NAMESPACE}, "commonLabels": alert["labels"],
+        "commonAnnotations": alert["annotations"], "alerts": [alert],
+    }  # fmt: skip
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/alertmanager",
+        data=json.dumps(payload).encode(),
+        headers={"Authorization": f"Bearer {token.read_text().strip()}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read().decode()
+        print(f"$ curl -X POST http://127.0.0.1:{port}/alertmanager ...  -> HTTP {response.status}")
+        print(body)
+    return str(json.loads(body)["investigation"]).split("/", 1)[1]
+
+
+def answered(lab: cluster.Lab, name: str, generation: int) -> None:
+    kubectl(
+        lab, "wait", f"investigation/{name}", "-n", SHOP_NAMESPACE,
+        f"--for=jsonpath={{.status.observedGeneration}}={generation}", "--timeout=30s",
+    )  # fmt: skip
+
+
 def run(name: str) -> None:
     lab = cluster.up(name)
-    cluster.progress(f"[demo 1/5] deploying the shop application into namespace {SHOP_NAMESPACE!r}")
+    cluster.progress(f"[demo 1/7] deploying the shop application into namespace {SHOP_NAMESPACE!r}")
     deploy_shop(lab)
     show(lab, "get", "deployments,services", "-n", SHOP_NAMESPACE)
-    cluster.progress("[demo 2/5] starting the operator as its own read-only identity")
-    operator.start_operator(lab)
-    cluster.progress("[demo 3/5] releasing payments 1.9.0, which crashes on start")
-    kubectl(
-        lab, "patch", "deployment", "payments", "-n", SHOP_NAMESPACE, "--type=strategic", "-p", json.dumps(BAD_RELEASE)
-    )
-    wait_for(lambda: restarts(lab) >= 2, "payments to crash-loop", timeout=60)
-    show(lab, "get", "pods", "-n", SHOP_NAMESPACE, "-l", "app=payments")
-    cluster.progress("[demo 4/5] asking inquest why checkout is failing")
-    kubectl(lab, "delete", "investigation", "checkout-failing", "-n", SHOP_NAMESPACE, "--ignore-not-found")
-    started = time.monotonic()
-    kubectl(lab, "apply", "-f", "-", input_text=INVESTIGATION)
-    kubectl(
-        lab, "wait", "investigation/checkout-failing", "-n", SHOP_NAMESPACE,
-        "--for=jsonpath={.status.observedGeneration}=1", "--timeout=30s",
-    )  # fmt: skip
-    cluster.progress(f"[demo 5/5] answered in {time.monotonic() - started:.2f}s (including kubectl)")
-    show(lab, "get", "investigations", "-n", SHOP_NAMESPACE)
-    show(lab, "describe", "investigation", "checkout-failing", "-n", SHOP_NAMESPACE)
-    print("The lab and the operator keep running. Use them with:")
+    receiver = SlackReceiver()
+    try:
+        cluster.progress("[demo 2/7] starting the operator as its own read-only identity, with its Alertmanager")
+        cluster.progress("           intake and a Slack notifier (a local receiver stands in for Slack)")
+        port, token, notify = wiring(lab, receiver)
+        operator.stop_operator(lab)
+        operator.start_operator(
+            lab, f"--intake-port={port}", f"--intake-token-file={token}", f"--notify-config={notify}"
+        )
+        cluster.progress("[demo 3/7] releasing payments 1.9.0, which crashes on start")
+        kubectl(
+            lab, "patch", "deployment", "payments", "-n", SHOP_NAMESPACE, "--type=strategic", "-p",
+            json.dumps(BAD_RELEASE),
+        )  # fmt: skip
+        wait_for(lambda: restarts(lab) >= 2, "payments to crash-loop", timeout=60)
+        show(lab, "get", "pods", "-n", SHOP_NAMESPACE, "-l", "app=payments")
+        cluster.progress(f"[demo 4/7] Alertmanager fires {ALERT_NAME} for Service shop/checkout")
+        started = time.monotonic()
+        investigation = post_alert(port, token)
+        answered(lab, investigation, 1)
+        cluster.progress(f"[demo 5/7] answered in {time.monotonic() - started:.2f}s after the alert")
+        show(lab, "get", "investigations", "-n", SHOP_NAMESPACE)
+        show(lab, "describe", "investigation", investigation, "-n", SHOP_NAMESPACE)
+        cluster.progress("[demo 6/7] what the Slack receiver got")
+        wait_for(lambda: receiver.received, "the Slack message", timeout=20)
+        print(receiver.text())
+        print()
+        cluster.progress("[demo 7/7] a follow-up: was it the payments release, or node-b?")
+        follow_up = {"spec": {"hypotheses": ["the payments 1.9.0 release", "node-b"]}}
+        kubectl(
+            lab, "patch", "investigation", investigation, "-n", SHOP_NAMESPACE, "--type=merge", "-p",
+            json.dumps(follow_up),
+        )  # fmt: skip
+        answered(lab, investigation, 2)
+        show(
+            lab, "get", "investigation", investigation, "-n", SHOP_NAMESPACE, "-o",
+            "jsonpath={range .status.hypotheses[*]}{.text}: {.verdict} ({.reason}){'\\n'}{end}"
+            "{range .status.rounds[*]}round {.generation}: {.answer}{'\\n'}{end}",
+        )  # fmt: skip
+    finally:
+        receiver.close()
+    print("The lab and the operator keep running (the Slack receiver stopped with the demo). Use them with:")
     print(f'  eval "$(.venv/bin/python -m inquest.lab env --name {name})"')
     print(f"  kubectl get investigations -n {SHOP_NAMESPACE}")
     print(f"Stop everything with: make lab-down LAB={name}")

@@ -137,7 +137,12 @@ async def run(arguments: argparse.Namespace) -> None:
             service,
             writer,
             on_query=observability.prometheus_query if observability else None,
+            on_outcome=on_outcome,
         )
+        if notifier is None:
+            notifier = live.notifier_for(configured)
+            if notifier is not None:
+                service.reconfigure(notifier=notifier)
         # Explicit flags win; otherwise the ConfigMap's Prometheus and catalog are used, and followed live.
         if prometheus is None and not arguments.metric_catalog:
             service.reconfigure(metrics=live.collector_for(configured))
@@ -223,7 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             text = read_config_text(reference, arguments.kubeconfig)
             arguments.operator_config = operator_config.load_config(text, environment)
             operator_config.check_credentials(arguments.operator_config)
-        except (ValueError, operator_config.ConfigError) as error:
+            if arguments.operator_config.notifications:
+                from inquest.notify.routes import NotifyConfig
+
+                NotifyConfig.model_validate(arguments.operator_config.notifications)
+        except ValueError as error:  # ConfigError and pydantic's ValidationError both name the field
             print(f"configuration ({arguments.config_map}): {error}", file=sys.stderr)
             return 2
         arguments.config_overrides = environment

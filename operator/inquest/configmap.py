@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from inquest import config as operator_config
 from inquest.clients.kube import InvolvedObject, KubeWriter
 from inquest.clients.prometheus import PrometheusClient, QueryObserver
 from inquest.metrics.collector import MetricsCollector
+from inquest.notify import Notifier
+from inquest.notify.dispatcher import DeliveryResult
+from inquest.notify.routes import NotifyConfig
 from inquest.service import InvestigationService
 
 logger = logging.getLogger(__name__)
@@ -63,11 +69,13 @@ class LiveConfig:
         service: InvestigationService,
         writer: KubeWriter,
         on_query: QueryObserver | None = None,
+        on_outcome: Callable[[DeliveryResult], None] | None = None,
     ) -> None:
         self.reference = reference
         self._service = service
         self._writer = writer
         self._on_query = on_query
+        self._on_outcome = on_outcome
         self._uid = ""
         self.prometheus: PrometheusClient | None = None
 
@@ -81,7 +89,29 @@ class LiveConfig:
             asyncio.get_running_loop().call_later(delay, previous.close)
         return MetricsCollector(fresh, settings.catalog())
 
+    def notifier_for(self, settings: operator_config.OperatorConfig) -> Notifier | None:
+        """The notifier the ConfigMap's `notifications` section describes; refuses it, naming the field, if invalid."""
+        if not settings.notifications:
+            return None
+        try:
+            routes = NotifyConfig.model_validate(settings.notifications)
+        except ValidationError as error:
+            problems = [
+                operator_config.Problem(
+                    "notifications." + ".".join(str(part) for part in item["loc"]), str(item["msg"])
+                )
+                for item in error.errors()
+            ]
+            raise operator_config.ConfigError(problems) from None
+        return Notifier.for_kube(routes, self._writer, on_outcome=self._on_outcome)
+
     def apply(self, settings: operator_config.OperatorConfig, changed: tuple[str, ...]) -> None:
+        if any(field.startswith("notifications") for field in changed):
+            fresh = self.notifier_for(settings)  # raises ConfigError first: then nothing else is applied
+            if fresh is not None:
+                replaced = self._service.reconfigure(notifier=fresh)
+                if replaced is not None:
+                    asyncio.get_running_loop().create_task(replaced.close())
         if any(field.startswith(("prometheus", "metricCatalog")) for field in changed):
             self._service.reconfigure(metrics=self.collector_for(settings))
         if any(field.startswith("watch.continuousIntervalSeconds") for field in changed):

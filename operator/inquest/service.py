@@ -77,13 +77,21 @@ class InvestigationService:
         self._watchers: dict[tuple[str, str], tuple[int, asyncio.Task[None]]] = {}
 
     def reconfigure(
-        self, metrics: MetricsCollector | None = None, continuous_interval: timedelta | None = None
-    ) -> None:
-        """A live configuration change: the next investigation (or re-check) uses it."""
+        self,
+        metrics: MetricsCollector | None = None,
+        continuous_interval: timedelta | None = None,
+        notifier: Notifier | None = None,
+    ) -> Notifier | None:
+        """A live configuration change: the next investigation (or re-check) uses it. Returns the notifier it
+        replaced, for the caller to close once its deliveries are done."""
+        replaced = None
+        if notifier is not None:
+            replaced, self._notifier = self._notifier, notifier
         if metrics is not None:
             self._metrics = metrics
         if continuous_interval is not None:
             self._settings = replace(self._settings, continuous_interval=continuous_interval)
+        return replaced
 
     def forget(self, namespace: str, name: str) -> None:
         self._in_flight.pop((namespace, name), None)

@@ -60,10 +60,12 @@ def test_config_applies_live_and_refuses_bad_fields(lab: cluster.Lab, admin_api:
             "inquest", namespace, {"data": {"config.yaml": "prometheus:\n  queryTimeoutSeconds: soon\n"}}
         )
 
+        def event_list(reason: str) -> list[Any]:
+            selector = f"involvedObject.kind=ConfigMap,involvedObject.name=inquest,reason={reason}"
+            return list(core.list_namespaced_event(namespace, field_selector=selector).items)
+
         def event(reason: str) -> Any:
-            events = core.list_namespaced_event(
-                namespace, field_selector=f"involvedObject.kind=ConfigMap,involvedObject.name=inquest,reason={reason}"
-            ).items
+            events = event_list(reason)
             return events[0] if events else None
 
         refused = wait_for(lambda: event("ConfigRejected"), "a ConfigRejected Event", timeout=20)
@@ -81,6 +83,22 @@ def test_config_applies_live_and_refuses_bad_fields(lab: cluster.Lab, admin_api:
         assert "prometheus.url" in applied.message
         third = ask("after-a-good-edit")
         assert any("unreachable" in line and str(closed) in line for line in third), third
+
+        # Notifier routes live in the same document; a notifier with a plain URL (not a Secret) is refused.
+        core.patch_namespaced_config_map(
+            "inquest",
+            namespace,
+            {"data": {"config.yaml": "notifications:\n  notifiers:\n    - {name: chat, type: Slack, url: http://x}\n"}},
+        )
+
+        def rejected_notifications() -> Any:
+            events = core.list_namespaced_event(
+                namespace,
+                field_selector="involvedObject.kind=ConfigMap,involvedObject.name=inquest,reason=ConfigRejected",
+            ).items
+            return next((e for e in events if "notifications.notifiers" in e.message), None)
+
+        wait_for(rejected_notifications, "a ConfigRejected Event naming notifications.notifiers", timeout=20)
     finally:
         procs.stop(own, str(lab.data_dir))
         if session_operator_was_running:

@@ -52,26 +52,7 @@ def test_bad_rollout_is_the_root_cause_of_a_crashing_dependency(kube: Cluster) -
 
 def test_a_crash_without_any_change_is_a_crash_loop(kube: Cluster) -> None:
     # A bare pod: no workload rollout or other change precedes the crash, so the crash itself is the finding.
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "batch-runner", "labels": {"app": "batch-runner"}},
-        "spec": {"containers": [{"name": "app", "image": "registry.example.com/batch:2.1"}]},
-    }
-    kube.core.create_namespaced_pod(kube.namespace, pod)
-    wait_for(lambda: kube.core.read_namespaced_pod("batch-runner", kube.namespace).status.phase == "Running", "Running")
-    kube.core.patch_namespaced_pod(
-        "batch-runner",
-        kube.namespace,
-        {"metadata": {"annotations": {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}}},
-    )
-    wait_for(
-        lambda: (
-            (kube.core.read_namespaced_pod("batch-runner", kube.namespace).status.container_statuses[0]).restart_count
-            >= 2
-        ),
-        "restarts",
-    )
+    kube.crashing_bare_pod("batch-runner", "registry.example.com/batch:2.1")
     found = kube.investigate("why-batch", {"target": {"kind": "Pod", "name": "batch-runner"}})
     status = found["status"]
     top = status["findings"][0]
@@ -163,23 +144,7 @@ def test_the_operator_writes_only_investigation_status_and_events(running_operat
 
 
 def test_continuous_mode_records_when_symptoms_resolve(kube: Cluster) -> None:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "flaky", "labels": {"app": "flaky"}},
-        "spec": {"containers": [{"name": "app", "image": "registry.example.com/flaky:1.0"}]},
-    }
-    kube.core.create_namespaced_pod(kube.namespace, pod)
-    wait_for(lambda: kube.core.read_namespaced_pod("flaky", kube.namespace).status.phase == "Running", "Running")
-    kube.core.patch_namespaced_pod(
-        "flaky",
-        kube.namespace,
-        {"metadata": {"annotations": {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}}},
-    )
-    wait_for(
-        lambda: kube.core.read_namespaced_pod("flaky", kube.namespace).status.container_statuses[0].restart_count >= 2,
-        "restarts",
-    )
+    kube.crashing_bare_pod("flaky", "registry.example.com/flaky:1.0")
     found = kube.investigate(
         "watch-flaky", {"target": {"kind": "Pod", "name": "flaky"}, "mode": "Continuous", "lookback": "15s"}
     )

@@ -82,6 +82,28 @@ class Cluster:
             f"a crash-looping {name} pod",
         )
 
+    def crashing_bare_pod(self, name: str, image: str, restarts: int = 2) -> None:
+        """A pod with no owner, Running first, then crash-looping: a crash no rollout or other change precedes."""
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {"containers": [{"name": "app", "image": image}]},
+        }
+        self.core.create_namespaced_pod(self.namespace, cast(Any, pod))
+        wait_for(lambda: self._pod_status(name).phase == "Running", f"pod {name} Running")
+        annotations = {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}
+        self.core.patch_namespaced_pod(name, self.namespace, {"metadata": {"annotations": annotations}})
+        wait_for(
+            lambda: any(
+                (status.restart_count or 0) >= restarts for status in self._pod_status(name).container_statuses or []
+            ),
+            f"pod {name} restarting",
+        )
+
+    def _pod_status(self, name: str) -> Any:
+        return self.core.read_namespaced_pod(name, self.namespace).status
+
     def pods(self, app: str) -> list[Any]:
         return list(self.core.list_namespaced_pod(self.namespace, label_selector=f"app={app}").items)
 

@@ -87,7 +87,11 @@ def is_alive(process: ManagedProcess, marker: str) -> bool:
     child = _children.get(process.pid)
     if child is not None:
         # Our own child: poll() is exact, while /proc/PID/cmdline can read empty during exec of a large binary.
-        return child.poll() is None
+        if child.poll() is None:
+            return True
+        # Gone: forget it at once, so that a later process given the same PID is never taken for it.
+        _children.pop(process.pid, None)
+        return False
     try:
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         stat = Path(f"/proc/{process.pid}/stat").read_text()

@@ -178,11 +178,7 @@ def fingerprint_of_status(status: models.InvestigationStatus) -> Fingerprint:
     return (
         verdict,
         tuple(
-            (
-                (f"{f.ref.kind}/{f.ref.namespace}/{f.ref.name}" if f.ref.namespace else f"{f.ref.kind}/{f.ref.name}"),
-                str(f.category),
-                f.confidence // 10,
-            )
+            (str(EngineRef(f.ref.kind, f.ref.namespace or "", f.ref.name)), str(f.category), f.confidence // 10)
             for f in status.findings
         ),
     )

@@ -92,11 +92,16 @@ def render(figures: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def write_figures(output: Path, block: str, start: str, end: str, title: str) -> None:
+    """Replaces the block between the two markers in a markdown file (appends it, or creates the file, if absent)."""
+    text = output.read_text() if output.exists() else f"# {title}\n\n{start}\n{end}\n"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
+    output.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block + "\n")
+    cluster.progress(f"figures written to {output}")
+
+
 def run(output: Path, starts: int = 3) -> None:
     figures = measure(starts)
     block = render(figures)
     print(block)
-    text = output.read_text() if output.exists() else f"# The lab\n\n{FIGURES_START}\n{FIGURES_END}\n"
-    pattern = re.compile(re.escape(FIGURES_START) + ".*?" + re.escape(FIGURES_END), re.DOTALL)
-    output.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block + "\n")
-    cluster.progress(f"figures written to {output}")
+    write_figures(output, block, FIGURES_START, FIGURES_END, "The lab")

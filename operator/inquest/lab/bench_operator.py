@@ -246,7 +246,4 @@ def run(output: Path, count: int = 100) -> None:
         cluster.down(name)
     block = render(plain, with_prometheus, lines, per_thousand, rss)
     print(block)
-    text = output.read_text() if output.exists() else f"# Benchmarks\n\n{FIGURES_START}\n{FIGURES_END}\n"
-    pattern = re.compile(re.escape(FIGURES_START) + ".*?" + re.escape(FIGURES_END), re.DOTALL)
-    output.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block + "\n")
-    cluster.progress(f"figures written to {output}")
+    lab_bench.write_figures(output, block, FIGURES_START, FIGURES_END, "Benchmarks")

@@ -6,7 +6,9 @@ down    stop it, by PID, and remove its data
 status  show its components
 env     print `export` lines for kubectl and Prometheus: eval "$(python -m inquest.lab env)"
 demo    start a lab with the shop application
-bench   measure build times, warm start and memory into docs/lab.md
+bench   the scored scenario benchmark (tests/scenarios): accuracy, calibration and latency
+bench-lab       measure build times, warm start and memory into docs/lab.md
+bench-operator  measure investigation latency and cache memory into docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from inquest.lab import build
 from inquest.lab.errors import LabError
+from inquest.lab.scenarios.model import ScenarioError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,9 +30,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("build", help="build or install the lab's binaries into the cache")
     default_name = os.environ.get("INQUEST_LAB_NAME", "default")
-    bench = commands.add_parser("bench", help="measure the lab into a markdown file")
-    bench.add_argument("--output", type=Path, default=Path("docs/lab.md"))
-    bench.add_argument("--starts", type=int, default=3, help="warm starts to time (default: %(default)s)")
+    bench = commands.add_parser("bench", help="run the scored scenario benchmark")
+    bench.add_argument("--scenarios", type=Path, default=None, help="directory of scenario files (tests/scenarios)")
+    bench.add_argument("--only", default=None, help="run only the scenario with this name")
+    bench.add_argument("--tag", default=None, help="run only the scenarios that carry this tag")
+    bench.add_argument("--json", dest="json_output", type=Path, default=None, help="write the scores as JSON here")
+    bench.add_argument("--output", type=Path, default=None, help="markdown file for the figures (plots go beside it)")
+    bench.add_argument("--parallel", type=int, default=8, help="scenarios run side by side (default: %(default)s)")
+    bench.add_argument("--name", default=None, help="use this running lab instead of starting a private one")
+    bench_lab = commands.add_parser("bench-lab", help="measure the lab into a markdown file")
+    bench_lab.add_argument("--output", type=Path, default=Path("docs/lab.md"))
+    bench_lab.add_argument("--starts", type=int, default=3, help="warm starts to time (default: %(default)s)")
     bench_operator = commands.add_parser("bench-operator", help="measure investigation latency and cache memory")
     bench_operator.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     bench_operator.add_argument("--count", type=int, default=100, help="investigations to time (default: %(default)s)")
@@ -77,6 +88,19 @@ def main(argv: list[str] | None = None) -> int:
 
             demo.run(arguments.name)
         elif arguments.command == "bench":
+            from inquest.lab.scenarios import bench as scenario_bench
+
+            options = scenario_bench.BenchOptions(
+                scenarios=arguments.scenarios or scenario_bench.DEFAULT_SCENARIOS,
+                only=arguments.only,
+                tag=arguments.tag,
+                json_output=arguments.json_output,
+                markdown_output=arguments.output,
+                parallel=arguments.parallel,
+                lab_name=arguments.name,
+            )
+            scenario_bench.run(options)
+        elif arguments.command == "bench-lab":
             from inquest.lab import bench as lab_bench
 
             lab_bench.run(arguments.output, arguments.starts)
@@ -92,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
             print("\n".join(lab.env_lines(arguments.identity)))
+    except ScenarioError as error:
+        print(f"[inquest lab] invalid scenarios:\n{error}", file=sys.stderr)
+        return 2
     except (LabError, build.BuildError) as error:
         print(f"[inquest lab] FAILED: {error}", file=sys.stderr)
         return 1

@@ -300,9 +300,13 @@ def substitute(value: Any, namespace: str) -> Any:
 
 
 def _flatten(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in item['loc']) or '(top level)'}: {item['msg']}" for item in error.errors()
-    )
+    """`field.path: message` per error; pydantic's "Value error, " prefix says nothing to a scenario author."""
+    parts = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        location = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{location}: {message}" if location else message)
+    return "; ".join(parts)
 
 
 def load(path: Path) -> Scenario:

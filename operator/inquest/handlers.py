@@ -56,7 +56,7 @@ def _watch(registry: kopf.OperatorRegistry, cache: ClusterCache, resource: Watch
         id=f"cache-{identity}",
         registry=registry,
     )
-    def observe(body: kopf.Body, **_: Any) -> None:
+    async def observe(body: kopf.Body, **_: Any) -> None:
         cache.observe(body)
 
     @kopf.on.event(
@@ -66,7 +66,7 @@ def _watch(registry: kopf.OperatorRegistry, cache: ClusterCache, resource: Watch
         id=f"deletions-{identity}",
         registry=registry,
     )
-    def forget_deleted(event: kopf.RawEvent, type: str, **_: Any) -> None:
+    async def forget_deleted(event: kopf.RawEvent, type: str, **_: Any) -> None:
         cache.go_live()
         if type == "DELETED":
             cache.forget(event["object"])

@@ -8,6 +8,7 @@ env     print `export` lines for kubectl and Prometheus: eval "$(python -m inque
 demo    start a lab with the shop application
 bench   the scored scenario benchmark (tests/scenarios): accuracy, calibration and latency
 bench-lab       measure build times, warm start and memory into docs/lab.md
+bench-scale     the operator against 10,000 pods, 100,000 Events and 50,000 series into docs/benchmarks.md
 bench-operator  measure investigation latency and cache memory into docs/benchmarks.md
 """
 
@@ -38,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--output", type=Path, default=None, help="markdown file for the figures (plots go beside it)")
     bench.add_argument("--parallel", type=int, default=8, help="scenarios run side by side (default: %(default)s)")
     bench.add_argument("--name", default=None, help="use this running lab instead of starting a private one")
+    scale = commands.add_parser("bench-scale", help="the operator against 10,000 pods, 100,000 Events, 50,000 series")
+    scale.add_argument("--pods", type=int, default=10_000)
+    scale.add_argument("--deployments", type=int, default=1_000)
+    scale.add_argument("--events", type=int, default=100_000)
+    scale.add_argument("--namespaces", type=int, default=10)
+    scale.add_argument("--investigations", type=int, default=100)
+    scale.add_argument("--output", type=Path, default=None, help="markdown file for the figures (docs/benchmarks.md)")
+    scale.add_argument("--name", default=None, help="use this running lab instead of starting a private one")
     bench_lab = commands.add_parser("bench-lab", help="measure the lab into a markdown file")
     bench_lab.add_argument("--output", type=Path, default=Path("docs/lab.md"))
     bench_lab.add_argument("--starts", type=int, default=3, help="warm starts to time (default: %(default)s)")
@@ -100,6 +109,20 @@ def main(argv: list[str] | None = None) -> int:
                 lab_name=arguments.name,
             )
             scenario_bench.run(options)
+        elif arguments.command == "bench-scale":
+            from inquest.lab import bench_scale
+
+            bench_scale.run(
+                bench_scale.ScaleOptions(
+                    pods=arguments.pods,
+                    deployments=arguments.deployments,
+                    events=arguments.events,
+                    namespaces=arguments.namespaces,
+                    investigations=arguments.investigations,
+                    output=arguments.output,
+                    lab_name=arguments.name,
+                )
+            )
         elif arguments.command == "bench-lab":
             from inquest.lab import bench as lab_bench
 

@@ -61,9 +61,7 @@ def run(options: BenchOptions) -> list[scoring.ScenarioScore]:
     if options.markdown_output is not None:
         source = f"`{_relative(options.scenarios)}`" + (f", tag {options.tag}" if options.tag else "")
         block = report.markdown_block(scores, machine, source)
-        lab_bench.write_figures(
-            options.markdown_output, block, report.FIGURES_START, report.FIGURES_END, "Benchmarks"
-        )
+        lab_bench.write_figures(options.markdown_output, block, report.FIGURES_START, report.FIGURES_END, "Benchmarks")
         for path in report.plot(scores, options.markdown_output.parent):
             runner.progress(f"plot written to {path}")
     return scores

@@ -45,10 +45,23 @@ def table(scores: list[scoring.ScenarioScore]) -> str:
         confidence = "-" if s.top_confidence is None else f"{s.top_confidence}"
         latency = "-" if s.latency_millis is None else f"{s.latency_millis:.0f} ms"
         rows.append(
-            (s.name, _mark(s.top1), _mark(s.top3), _mark(s.category), _mark(s.verdict), answer, top, confidence, latency)
+            (
+                s.name,
+                _mark(s.top1),
+                _mark(s.top3),
+                _mark(s.category),
+                _mark(s.verdict),
+                answer,
+                top,
+                confidence,
+                latency,
+            )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)) + "  " + row[-1] for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)) + "  " + row[-1]
+        for row in rows
+    ]
     return "\n".join(lines)
 
 

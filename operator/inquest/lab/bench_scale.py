@@ -1,0 +1,403 @@
+"""`python -m inquest.lab bench-scale`: the operator against a large cluster, into docs/benchmarks.md.
+
+Builds, in a lab: 10,000 kwok pods from 1,000 Deployments (10 namespaces), 100,000 Events about them and about
+50,000 Prometheus series (five per pod, scraped live). Then starts the operator, as its own identity, and measures:
+the warm-up (operator start to the first answered Investigation, created as soon as it is alive: kopf lists every
+watched kind first), the latency of 100 Investigations one at a time, the operator's peak resident memory
+(sampled every 0.5 s from its start), and the Prometheus queries per investigation (from its answer log lines).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+
+from inquest.api import models
+from inquest.lab import bench as lab_bench
+from inquest.lab import cluster, exporter, operator
+from inquest.lab.bench_operator import ANSWER_LINE, percentile
+from inquest.lab.shapes import SeriesSpec
+from inquest.lab.waiting import wait_for
+
+FIGURES_START = "<!-- scale-figures:start -->"
+FIGURES_END = "<!-- scale-figures:end -->"
+NAMESPACE_PREFIX = "scale"
+NODE_PODS = 1000
+WORKERS = 8
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ScaleOptions:
+    pods: int = 10_000
+    deployments: int = 1_000
+    events: int = 100_000
+    namespaces: int = 10
+    investigations: int = 100
+    output: Path | None = Path("docs/benchmarks.md")
+    lab_name: str | None = None
+
+
+@dataclass
+class ScaleFigures:
+    options: ScaleOptions
+    build_seconds: dict[str, float]
+    series: int
+    warm_up_seconds: float
+    latencies: list[float]
+    queries: list[int]
+    prometheus_millis: list[float]
+    peak_rss_mib: float
+    rss_after_mib: float
+
+
+def progress(message: str) -> None:
+    cluster.progress(f"[scale] {message}")
+
+
+def _parallel(items: list[T], work: Callable[[T], Any], title: str, report_every: int) -> float:
+    """Runs `work` over the items on a thread pool, reporting progress; returns the seconds taken."""
+    started = time.monotonic()
+    done = 0
+    lock = threading.Lock()
+
+    def counted(item: T) -> None:
+        nonlocal done
+        work(item)
+        with lock:
+            done += 1
+            if done % report_every == 0 or done == len(items):
+                rate = done / max(time.monotonic() - started, 1e-6)
+                progress(f"{title}: {done}/{len(items)} ({rate:.0f}/s)")
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        list(pool.map(counted, items))
+    return time.monotonic() - started
+
+
+class ScaleWorld:
+    def __init__(self, lab: cluster.Lab, options: ScaleOptions) -> None:
+        self.lab = lab
+        self.options = options
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(lab.kubeconfig_admin), client_configuration=configuration)  # type: ignore[no-untyped-call]
+        configuration.connection_pool_maxsize = 2 * WORKERS
+        self.api = client.ApiClient(configuration)
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+        self.namespaces = [f"{NAMESPACE_PREFIX}-{index:02d}" for index in range(options.namespaces)]
+        per_namespace = options.deployments // options.namespaces
+        self.deployments = [(ns, f"svc-{index:03d}") for ns in self.namespaces for index in range(per_namespace)]
+        self.replicas = max(1, options.pods // max(1, len(self.deployments)))
+
+    def close(self) -> None:
+        self.api.close()  # type: ignore[no-untyped-call]
+
+    def build(self) -> dict[str, float]:
+        seconds: dict[str, float] = {}
+        nodes = -(-self.options.pods // NODE_PODS) + 1
+        started = time.monotonic()
+        for index in range(nodes):
+            name = f"scale-node-{index:02d}"
+            if not cluster.exists(self.lab, f"/api/v1/nodes/{name}"):
+                cluster.add_node(self.lab, name, pods=str(NODE_PODS))
+        seconds["nodes"] = time.monotonic() - started
+        progress(f"{nodes} nodes added")
+        for namespace in self.namespaces:
+            self.lab.api("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+        for namespace in self.namespaces:
+            cluster.wait_for_default_service_account(self.lab, namespace)
+        seconds["deployments"] = _parallel(self.deployments, self._create_deployment, "Deployments and Services", 100)
+        started = time.monotonic()
+        wait_for(self._pods_ready, f"{self.options.pods} pods ready", timeout=1800, interval=5)
+        seconds["pods ready"] = time.monotonic() - started
+        return seconds
+
+    def _create_deployment(self, item: tuple[str, str]) -> None:
+        namespace, name = item
+        depends = f"svc-{(int(name[-3:]) + 1) % len(self.deployments):03d}.{namespace}.svc:8080"
+        body: Any = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": self.replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": f"registry.example.com/{name}:1.0",
+                                "ports": [{"containerPort": 8080}],
+                                "env": [{"name": "UPSTREAM_ADDR", "value": depends}],
+                                "resources": {"limits": {"memory": "256Mi", "cpu": "100m"}},
+                            }
+                        ]
+                    },
+                },
+            },
+        }
+        self.apps.create_namespaced_deployment(namespace, body)
+        service: Any = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 8080, "targetPort": 8080}]},
+        }
+        self.core.create_namespaced_service(namespace, service)
+
+    def _pods_ready(self) -> bool:
+        ready = 0
+        for namespace in self.namespaces:
+            for deployment in self.apps.list_namespaced_deployment(namespace).items:
+                ready += (deployment.status.ready_replicas or 0) if deployment.status else 0
+        wanted = self.replicas * len(self.deployments)
+        progress(f"pods ready: {ready}/{wanted}")
+        return ready >= wanted
+
+    def pods(self) -> list[tuple[str, str, str]]:
+        """(namespace, pod, app) of every pod, read page by page."""
+        found: list[tuple[str, str, str]] = []
+        for namespace in self.namespaces:
+            token = None
+            while True:
+                page: Any = self.core.list_namespaced_pod(namespace, limit=500, _continue=token)
+                for pod in page.items:
+                    found.append((namespace, str(pod.metadata.name), str((pod.metadata.labels or {}).get("app", ""))))
+                token = page.metadata._continue
+                if not token:
+                    break
+        return found
+
+    def series(self, pods: list[tuple[str, str, str]]) -> list[SeriesSpec]:
+        now = time.time()
+        specs = []
+
+        def spec(name: str, kind: str, labels: dict[str, str], value: float) -> SeriesSpec:
+            return SeriesSpec(
+                name=name,
+                type="counter" if kind == "counter" else "gauge",
+                labels=labels,
+                points=[{"at": 0, "value": value}],
+                reference_time=now,
+            )
+
+        for namespace, pod, app in pods:
+            base = {"namespace": namespace, "pod": pod}
+            container = {**base, "container": "app"}
+            specs += [
+                spec("http_requests_total", "counter", {**base, "service": app, "code": "200"}, 10.0),
+                spec("http_requests_total", "counter", {**base, "service": app, "code": "500"}, 0.01),
+                spec("container_cpu_usage_seconds_total", "counter", container, 0.02),
+                spec("container_memory_working_set_bytes", "gauge", container, 64 * 2**20),
+                spec(
+                    "kube_pod_container_resource_limits",
+                    "gauge",
+                    {**container, "resource": "memory", "unit": "byte"},
+                    256 * 2**20,
+                ),
+            ]
+        return specs
+
+    def events(self, pods: list[tuple[str, str, str]]) -> float:
+        reasons = [("Normal", "Scheduled"), ("Normal", "Pulled"), ("Normal", "Created"), ("Normal", "Started")]
+        reasons += [("Warning", "BackOff"), ("Warning", "Unhealthy")]
+        plan = [(index, pods[index % len(pods)], reasons[index % len(reasons)]) for index in range(self.options.events)]
+
+        def post(item: tuple[int, tuple[str, str, str], tuple[str, str]]) -> None:
+            index, (namespace, pod, _), (event_type, reason) = item
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            body: Any = {
+                "metadata": {"name": f"{pod}.{index:06x}"},
+                "involvedObject": {"kind": "Pod", "namespace": namespace, "name": pod, "apiVersion": "v1"},
+                "reason": reason,
+                "message": f"{reason} for container app (scale benchmark event {index})",
+                "type": event_type,
+                "source": {"component": "kubelet"},
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "count": 1,
+            }
+            self.core.create_namespaced_event(namespace, body)
+
+        return _parallel(plan, post, "Events", 5000)
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, lab_bench.resident_mib(self.pid))
+            self._stop.wait(0.5)
+
+
+def _investigate(world: ScaleWorld, name: str, namespace: str, target: str, timeout: float) -> float:
+    body = {
+        "apiVersion": models.API_VERSION,
+        "kind": models.KIND,
+        "metadata": {"name": name},
+        "spec": {"target": {"kind": "Deployment", "name": target}},
+    }
+    started = time.monotonic()
+    world.custom.create_namespaced_custom_object(models.GROUP, models.VERSION, namespace, models.PLURAL, body)
+
+    def answered() -> bool:
+        found: Any = world.custom.get_namespaced_custom_object(
+            models.GROUP, models.VERSION, namespace, models.PLURAL, name
+        )
+        return bool((found.get("status") or {}).get("observedGeneration") == 1)
+
+    wait_for(answered, f"Investigation {namespace}/{name}", timeout=timeout, interval=0.01)
+    return time.monotonic() - started
+
+
+def measure(lab: cluster.Lab, options: ScaleOptions) -> ScaleFigures:
+    world = ScaleWorld(lab, options)
+    try:
+        progress(
+            f"building {options.pods} pods in {options.deployments} Deployments, {options.events} Events and "
+            f"{options.pods * 5} series"
+        )
+        build_seconds = world.build()
+        pods = world.pods()
+        specs = world.series(pods)
+        exporter.write_series_file(lab.series_file, [*exporter.read_series_file(lab.series_file), *specs])
+        progress(f"{len(specs)} series served by the exporter")
+        build_seconds["events"] = world.events(pods)
+        wait_for(lambda: _scraped_series(lab) >= len(specs), f"Prometheus to scrape {len(specs)} series", timeout=300)
+        operator.stop_operator(lab)  # a lab given by name may run one already: warm-up starts from nothing
+        progress("starting the operator")
+        started = time.monotonic()
+        process = operator.start_operator(lab)
+        with RssSampler(process.pid) as sampler:
+            first = world.deployments[0]
+            _investigate(world, "scale-warm-up", first[0], first[1], timeout=600)
+            warm_up = time.monotonic() - started
+            progress(f"warm-up: first answer {warm_up:.1f} s after the operator started")
+            randomizer = random.Random(7)
+            latencies = []
+            for index in range(options.investigations):
+                namespace, target = randomizer.choice(world.deployments)
+                latencies.append(_investigate(world, f"scale-{index:03d}", namespace, target, timeout=60))
+                if (index + 1) % 10 == 0:
+                    progress(f"investigations: {index + 1}/{options.investigations}")
+            rss_after = lab_bench.resident_mib(process.pid)
+        names = {f"scale-{index:03d}" for index in range(options.investigations)}
+        lines = _answer_lines(lab, names)
+        return ScaleFigures(
+            options=options,
+            build_seconds=build_seconds,
+            series=len(specs),
+            warm_up_seconds=warm_up,
+            latencies=latencies,
+            queries=[int(line.group("queries")) for line in lines],
+            prometheus_millis=[float(line.group("prometheus")) for line in lines],
+            peak_rss_mib=sampler.peak,
+            rss_after_mib=rss_after,
+        )
+    finally:
+        operator.stop_operator(lab)
+        world.close()
+
+
+def _scraped_series(lab: cluster.Lab) -> int:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode({"query": 'count({__name__=~"http_requests_total|container_.*|kube_pod_.*"})'})
+    try:
+        with urllib.request.urlopen(f"{lab.prometheus_url}/api/v1/query?{query}", timeout=10) as response:
+            result = json.loads(response.read())["data"]["result"]
+    except OSError:
+        return 0
+    count = int(float(result[0]["value"][1])) if result else 0
+    progress(f"Prometheus holds {count} of the series")
+    return count
+
+
+def _answer_lines(lab: cluster.Lab, names: Iterable[str]) -> list[re.Match[str]]:
+    wanted = set(names)
+    text = (lab.data_dir / "logs" / "operator.log").read_text(errors="replace")
+    return [match for match in ANSWER_LINE.finditer(text) if match.group("name").split("/")[-1] in wanted]
+
+
+def render(figures: ScaleFigures) -> str:
+    options = figures.options
+    latencies = [value * 1000 for value in figures.latencies]
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    build = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in figures.build_seconds.items())
+
+    def cells(values: list[float], unit: str) -> str:
+        if not values:
+            return "n/a | n/a | n/a"
+        middle = percentile(values, 0.5)
+        return f"{middle:.0f}{unit} | {percentile(values, 0.95):.0f}{unit} | {max(values):.0f}{unit}"
+
+    lines = [
+        FIGURES_START,
+        f"Measured {today} on {lab_bench.machine_line()}.",
+        "",
+        f"Cluster: {options.pods:,} kwok pods in {options.deployments:,} Deployments and Services over "
+        f"{options.namespaces} namespaces, {options.events:,} Events, {figures.series:,} Prometheus series "
+        f"(built in: {build}).",
+        "",
+        "| Figure | p50 | p95 | max |",
+        "| --- | ---: | ---: | ---: |",
+        f"| Latency, create to answered status ({len(latencies)} Investigations) | {cells(latencies, ' ms')} |",
+        f"| Time in Prometheus per investigation | {cells(figures.prometheus_millis, ' ms')} |",
+        f"| Prometheus queries per investigation | {cells([float(q) for q in figures.queries], '')} |",
+        "",
+        "| Figure | Value |",
+        "| --- | ---: |",
+        f"| Warm-up: operator start to its first answer (kopf lists every watched kind first) | "
+        f"{figures.warm_up_seconds:.1f} s |",
+        f"| Operator peak RSS (sampled every 0.5 s from its start) | {figures.peak_rss_mib:.0f} MiB |",
+        f"| Operator RSS after the investigations | {figures.rss_after_mib:.0f} MiB |",
+        FIGURES_END,
+    ]
+    return "\n".join(lines)
+
+
+def run(options: ScaleOptions) -> ScaleFigures:
+    existing = cluster.Lab.load(options.lab_name) if options.lab_name else None
+    name = options.lab_name or f"bench-scale-{os.getpid()}"
+    lab = existing or cluster.up(name)
+    try:
+        figures = measure(lab, options)
+    finally:
+        if existing is None:
+            cluster.down(name)
+    block = render(figures)
+    print(block)
+    if options.output is not None:
+        lab_bench.write_figures(options.output, block, FIGURES_START, FIGURES_END, "Benchmarks")
+    return figures

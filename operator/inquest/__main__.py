@@ -83,12 +83,14 @@ async def run(arguments: argparse.Namespace) -> None:
 
     from inquest import handlers
     from inquest.cache import ClusterCache
-    from inquest.clients.kube import KubeWriter
+    from inquest.clients.informer import CacheFeed
+    from inquest.clients.kube import KubeWriter, api_client_from_environment
     from inquest.clients.prometheus import PrometheusClient, PrometheusSettings
     from inquest.metrics.catalog import DEFAULT_CATALOG
     from inquest.metrics.collector import MetricsCollector
     from inquest.notify import Notifier
     from inquest.observability import Observability, start_metrics_server
+    from inquest.rbac import SECRETS, WATCHED_RESOURCES
     from inquest.service import InvestigationService, ServiceSettings
 
     cache = ClusterCache()
@@ -146,9 +148,19 @@ async def run(arguments: argparse.Namespace) -> None:
         # Explicit flags win; otherwise the ConfigMap's Prometheus and catalog are used, and followed live.
         if prometheus is None and not arguments.metric_catalog:
             service.reconfigure(metrics=live.collector_for(configured))
-    registry = handlers.build_registry(
-        cache, service, watch_secrets=arguments.watch_secrets or bool(configured and configured.watch.watch_secrets)
+    watch_secrets = arguments.watch_secrets or bool(configured and configured.watch.watch_secrets)
+    watched = [*WATCHED_RESOURCES, SECRETS] if watch_secrets else list(WATCHED_RESOURCES)
+    reader = api_client_from_environment(
+        arguments.kubeconfig, connections=len(watched) * len(arguments.namespace or [""]) + 2
     )
+    feed = CacheFeed(
+        cache,
+        reader,
+        watched,
+        namespaces=arguments.namespace or None,
+        on_restart=observability.informer_restarted if observability else None,
+    )
+    registry = handlers.build_registry(service, feed.ready)
     if live is not None and configured is not None:
         handlers.watch_config(registry, live, watcher(configured, live, arguments.config_overrides))
         if arguments.namespace and live.reference.namespace not in arguments.namespace:
@@ -157,6 +169,7 @@ async def run(arguments: argparse.Namespace) -> None:
     handlers.configure(settings)
     intake = None
     metrics_server = None
+    feed.start()
     try:
         if observability is not None:
             observability.count_watch_restarts()
@@ -183,6 +196,7 @@ async def run(arguments: argparse.Namespace) -> None:
             await intake.cleanup()
         if metrics_server is not None:
             await metrics_server.cleanup()
+        feed.stop()
         await service.close()
         if notifier is not None:
             await notifier.close()

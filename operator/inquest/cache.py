@@ -88,6 +88,32 @@ class ClusterCache:
         if previous is not None:
             self.journal.record(previous, None, now or datetime.now(UTC))
 
+    def forget_missing(
+        self, kind: str, namespace: str | None, listed: Iterable[Mapping[str, object]], now: datetime | None = None
+    ) -> int:
+        """After a relist of `kind` (in one namespace, or everywhere): forgets, as deleted, every cached object of
+        that kind the list no longer has; returns how many. Events are history and stay for their retention."""
+        if kind == "Event":
+            return 0
+        present = set()
+        for body in listed:
+            metadata = body.get("metadata")
+            if isinstance(metadata, Mapping):
+                present.add((str(metadata.get("namespace") or ""), str(metadata.get("name") or "")))
+        stale = [
+            ref
+            for ref in self._objects
+            if ref.kind == kind
+            and (namespace is None or ref.namespace == namespace)
+            and (ref.namespace, ref.name) not in present
+        ]
+        moment = now or datetime.now(UTC)
+        for ref in stale:
+            previous = self._objects.pop(ref)
+            self._by_namespace[ref.namespace].discard(ref)
+            self.journal.record(previous, None, moment)
+        return len(stale)
+
     def _observe_event(self, body: Mapping[str, object], event: Event, now: datetime) -> None:
         metadata = body.get("metadata")
         uid = str(metadata.get("uid", "")) if isinstance(metadata, Mapping) else ""

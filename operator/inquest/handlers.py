@@ -1,27 +1,24 @@
-"""kopf glue, kept thin: watch events go into the cache, Investigation events go to the service.
+"""kopf glue, kept thin: Investigation events go to the service once the cache is warm.
 
-Watching is read-only: only `@kopf.index` and `@kopf.on.event` handlers are registered for cluster objects, so
-kopf writes no finalizers, annotations or progress onto them. kopf runs no `on.event` handler before every
-`@kopf.index` has seen its resource's initial listing, so the cache is warm before the first investigation.
+The cluster itself reaches the cache through inquest's own informers (clients/informer.py), not through kopf: kopf
+watches only Investigations and the operator's ConfigMap, and writes nothing onto them but what the service
+patches. No handler investigates before every watched resource has been listed once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
 
 from inquest.api import models
-from inquest.cache import ClusterCache
 from inquest.config import CONFIG_KEY, ConfigWatcher
 from inquest.configmap import LiveConfig
-from inquest.rbac import SECRETS, WATCHED_RESOURCES, WatchedResource
 from inquest.service import InvestigationService
 
 
-def build_registry(
-    cache: ClusterCache, service: InvestigationService, watch_secrets: bool = False
-) -> kopf.OperatorRegistry:
+def build_registry(service: InvestigationService, cache_ready: asyncio.Event) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -29,47 +26,17 @@ def build_registry(
         # KUBECONFIG outside a cluster, the ServiceAccount inside one: the official client's own rules.
         return kopf.login_via_client(**kwargs)
 
-    watched = [*WATCHED_RESOURCES, SECRETS] if watch_secrets else list(WATCHED_RESOURCES)
-    for resource in watched:
-        _watch(registry, cache, resource)
-
     @kopf.on.event(models.GROUP, models.VERSION, models.PLURAL, registry=registry)
     async def investigation_changed(
         event: kopf.RawEvent, type: str, namespace: str | None, name: str, **_: Any
     ) -> None:
-        cache.go_live()
         if type == "DELETED":
             service.forget(namespace or "", name)
             return
+        await cache_ready.wait()
         await service.handle(event["object"])
 
     return registry
-
-
-def _watch(registry: kopf.OperatorRegistry, cache: ClusterCache, resource: WatchedResource) -> None:
-    identity = f"{resource.plural}.{resource.group or 'core'}"
-
-    @kopf.index(
-        group=resource.group,
-        version=resource.version,
-        plural=resource.plural,
-        id=f"cache-{identity}",
-        registry=registry,
-    )
-    async def observe(body: kopf.Body, **_: Any) -> None:
-        cache.observe(body)
-
-    @kopf.on.event(
-        group=resource.group,
-        version=resource.version,
-        plural=resource.plural,
-        id=f"deletions-{identity}",
-        registry=registry,
-    )
-    async def forget_deleted(event: kopf.RawEvent, type: str, **_: Any) -> None:
-        cache.go_live()
-        if type == "DELETED":
-            cache.forget(event["object"])
 
 
 def configure(settings: kopf.OperatorSettings) -> None:

@@ -61,6 +61,12 @@ class Observability:
             ["reason"],
             registry=self.registry,
         )
+        self.informer_restarts = Counter(
+            "inquest_informer_restarts",
+            "Relists of a watched resource after its watch expired (410 Gone) or failed, by resource and reason.",
+            ["resource", "reason"],
+            registry=self.registry,
+        )
         self.query_duration = Histogram(
             "inquest_prometheus_query_duration_seconds",
             "Duration of the requests sent to Prometheus (failed ones included).",
@@ -94,6 +100,10 @@ class Observability:
             self.query_duration.observe(max(0.0, elapsed_seconds))
         if error is not None or timed_out:
             self.query_errors.labels(kind=query_error_kind(error, timed_out)).inc()
+
+    def informer_restarted(self, resource: str, reason: str) -> None:
+        """The informers' restart hook; called from their threads (prometheus_client is thread-safe)."""
+        self.informer_restarts.labels(resource=resource, reason=reason).inc()
 
     def notification(self, result: DeliveryResult) -> None:
         """The Notifier's `on_outcome` callback."""

@@ -32,6 +32,9 @@ class WatchedResource:
     version: str
     plural: str
     kind: str
+    namespaced: bool = True
+    # Read as PartialObjectMetadata: the API server sends names, labels and annotations, never the data.
+    metadata_only: bool = False
 
     @property
     def api_version(self) -> str:
@@ -51,7 +54,7 @@ WATCHED_RESOURCES: tuple[WatchedResource, ...] = (
     WatchedResource("", "v1", "services", "Service"),
     WatchedResource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     WatchedResource("networking.k8s.io", "v1", "ingresses", "Ingress"),
-    WatchedResource("", "v1", "nodes", "Node"),
+    WatchedResource("", "v1", "nodes", "Node", namespaced=False),
     WatchedResource("", "v1", "configmaps", "ConfigMap"),
     WatchedResource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
     WatchedResource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
@@ -60,7 +63,7 @@ WATCHED_RESOURCES: tuple[WatchedResource, ...] = (
     WatchedResource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
 )
 # Off by default; when enabled, inquest watches Secrets' metadata only (values are never projected).
-SECRETS = WatchedResource("", "v1", "secrets", "Secret")
+SECRETS = WatchedResource("", "v1", "secrets", "Secret", metadata_only=True)
 
 
 def cluster_role(watch_secrets: bool = False) -> dict[str, Any]:

@@ -121,6 +121,7 @@ def test_the_exposition_parses_and_names_every_metric() -> None:
     observability.prometheus_query(0.03, None, timed_out=False, sent=True)
     observability.prometheus_query(2.0, "timeout after 2s", timed_out=True, sent=True)
     observability.watch_restarts.labels(reason="expired").inc()
+    observability.informer_restarted("pods.core", "expired")
     families = {family.name: family for family in text_string_to_metric_families(observability.exposition().decode())}
     assert {name: family.type for name, family in families.items() if not name.endswith("_created")} == {
         "inquest_investigations_answered": "counter",
@@ -128,6 +129,7 @@ def test_the_exposition_parses_and_names_every_metric() -> None:
         "inquest_cache_objects": "gauge",
         "inquest_cache_events": "gauge",
         "inquest_cache_events_evicted": "counter",
+        "inquest_informer_restarts": "counter",
         "inquest_journal_records": "gauge",
         "inquest_kopf_watch_restarts": "counter",
         "inquest_prometheus_query_duration_seconds": "histogram",

@@ -21,6 +21,18 @@ COMPONENT = "inquest"
 ResultT = TypeVar("ResultT")
 
 
+def api_client_from_environment(kubeconfig: str | None = None, connections: int = 4) -> Any:
+    """In a pod, the ServiceAccount; elsewhere KUBECONFIG (or the path given). `connections` sizes the pool for
+    the threads that share the client."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.connection_pool_maxsize = max(4, connections)
+    return client.ApiClient(configuration)
+
+
 @dataclass(frozen=True)
 class InvolvedObject:
     namespace: str
@@ -39,13 +51,7 @@ class KubeWriter:
 
     @classmethod
     def from_environment(cls, kubeconfig: str | None = None, max_concurrency: int = 4) -> KubeWriter:
-        """In a pod, the ServiceAccount; elsewhere KUBECONFIG (or the path given)."""
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-            api_client = client.ApiClient()
-        except config.ConfigException:
-            api_client = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        return cls(api_client, max_concurrency)
+        return cls(api_client_from_environment(kubeconfig, max_concurrency), max_concurrency)
 
     async def _run(self, call: Callable[[], ResultT]) -> ResultT:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)

@@ -25,7 +25,9 @@ from inquest.engine.unknowns import data_gaps
 IDENTIFIED_THRESHOLD = 60
 MIN_REPORTED_CONFIDENCE = 10
 AMBIGUITY_MARGIN = 5
-UNCONFIRMED_RISK_SCORE = 40
+# A spec update with no visible failure scores 20; creations (10) and restart-only rollouts (5) score less. An
+# update is a risk that only request metrics could clear.
+UNCONFIRMED_RISK_SCORE = 20
 _STATED_CHANGE_MATCH = timedelta(minutes=10)
 
 _ACTIONS: dict[Category, str] = {
@@ -160,9 +162,9 @@ def _elsewhere_note(elsewhere: list[Candidate], target: ObjectRef | None) -> str
 
 
 def _unconfirmable(ctx: EvidenceContext, ranked: list[Ranked]) -> list[str]:
-    """Risky changes (base score 40 or more) whose effect only request metrics could show, when the Services they
-    touch have none (no Prometheus, or a Prometheus without request series for them): then "no fault" would be a
-    guess, so the verdict stays Inconclusive and says why."""
+    """Risky changes (spec updates, not creations or restarts) whose effect only request metrics could show, when
+    the Services they touch have none (no Prometheus, or a Prometheus without request series for them): then
+    "no fault" would be a guess, so the verdict stays Inconclusive and says why."""
     sources = ctx.data_sources
     found = []
     for item in ranked:

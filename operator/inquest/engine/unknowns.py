@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from inquest.engine.context import EvidenceContext
 from inquest.engine.detectors.common import label
@@ -11,6 +11,15 @@ from inquest.engine.timeutil import iso
 
 # The API server's default --event-ttl.
 EVENT_TTL = timedelta(hours=1)
+
+
+def _existed_before(ctx: EvidenceContext, moment: datetime) -> bool:
+    """Whether any namespaced object in view is older than `moment`. A journal that is blind before it misses
+    nothing about objects created after it: the watch saw their whole life. (Nodes are judged by their own
+    condition transitions, not the journal.)"""
+    return any(
+        item.ref.namespace and (item.meta.created is None or item.meta.created < moment) for item in ctx.snapshot
+    )
 
 
 def data_gaps(ctx: EvidenceContext) -> tuple[DataGaps, list[str]]:
@@ -40,13 +49,15 @@ def data_gaps(ctx: EvidenceContext) -> tuple[DataGaps, list[str]]:
     change_start = ctx.window_start - ctx.change_lookback
     incomplete = False
     covers_since = journal.covers_since
-    if covers_since is not None and covers_since > change_start:
+    if covers_since is not None and covers_since > change_start and _existed_before(ctx, covers_since):
         evicted = f" ({journal.evicted_count} older records evicted)" if journal.evicted_count else ""
         unknowns.append(
             f"The change journal only covers since {iso(covers_since)}{evicted}: earlier changes are unknown."
         )
         incomplete = True
     for gap in journal.gaps_overlapping(change_start, ctx.window_end):
+        if not _existed_before(ctx, gap.end):
+            continue
         unknowns.append(
             f"The change journal has a gap from {iso(gap.start)} to {iso(gap.end)} (the operator was not watching); "
             "changes then are reconstructed from ReplicaSet revisions and Events where possible."

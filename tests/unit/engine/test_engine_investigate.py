@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from engine_builders import (
     Obj,
     at,
@@ -129,6 +131,24 @@ def test_a_risky_change_without_request_metrics_for_what_it_touches_is_not_no_fa
         assert any("its effect could not be confirmed" in note for note in report.unknowns)
     # With request series for the Services it touches and none of them moving, the change broke nothing visible.
     covered = _lockdown(DataSources(prometheus_configured=True, prometheus_reachable=True))
+    assert covered.verdict == ConcludedReason.NO_FAULT_FOUND, covered.summary
+
+
+def test_a_healthy_spec_update_is_only_cleared_by_request_metrics() -> None:
+    """An env update of checkout at 10:05 whose pods stay Ready: harmless for Kubernetes, but a wrong address or a
+    switched-off cache shows only in requests. Without request metrics, "no fault" would be a guess."""
+
+    def ask(sources: DataSources) -> Report:
+        journal = journal_of()
+        before = deployment("checkout", containers=[container(env={"CACHE": "on"})])
+        after = deployment("checkout", containers=[container(env={"CACHE": "off"})])
+        change(journal, before, after, 5)
+        return _ask(context(_front(), journal, sources=sources))
+
+    blind = ask(DataSources())
+    assert blind.verdict == ConcludedReason.INCONCLUSIVE, blind.summary
+    assert any("its effect could not be confirmed" in note for note in blind.unknowns)
+    covered = ask(DataSources(prometheus_configured=True, prometheus_reachable=True))
     assert covered.verdict == ConcludedReason.NO_FAULT_FOUND, covered.summary
 
 
@@ -380,3 +400,21 @@ def test_namespace_target_covers_only_that_namespace() -> None:
     ctx = context([*objects, *far])
     report = investigate(ctx, ObjectRef("Namespace", "", "shop"), "what is broken in shop?", [], [])
     assert {finding.ref.namespace for finding in report.findings} == {"shop"}
+
+
+def test_a_journal_gap_before_every_object_was_created_is_no_unknown() -> None:
+    """The watch saw the whole life of objects created after the gap: nothing about them can be missing."""
+
+    def created_at(objects: list[dict[str, Any]], minutes: float) -> list[dict[str, Any]]:
+        for item in objects:
+            item["metadata"]["creationTimestamp"] = at(minutes).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return objects
+
+    journal = journal_of()
+    journal.seed([], gap_start=at(-20), gap_end=at(3))
+    young = data_gaps(context(created_at(shop_app("web"), 5), journal))
+    assert not young[0].journal_incomplete
+    assert not any("gap" in line for line in young[1])
+    older = data_gaps(context([*created_at(shop_app("web"), 5), *created_at(shop_app("api"), 1)], journal))
+    assert older[0].journal_incomplete
+    assert any("gap from" in line for line in older[1])

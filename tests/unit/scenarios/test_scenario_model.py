@@ -187,3 +187,18 @@ def test_the_bench_command_refuses_invalid_files_before_starting_anything(
     error = capsys.readouterr().err
     assert "invalid scenarios" in error
     assert "example.yaml: fault.0.wait: not a duration: 'soon'" in error
+
+
+def test_expectations_resolve_the_namespace_placeholder() -> None:
+    expect = model.Expectation.model_validate(
+        {
+            "rootCause": {"kind": "Node", "name": "pool-${NAMESPACE}"},
+            "categories": ["NodeFailure"],
+            "verdict": "RootCauseIdentified",
+            "mustNotBlame": [{"kind": "Node", "namePrefix": "other-${NAMESPACE}"}],
+        }
+    )
+    resolved = expect.resolved("sc-a-1")
+    assert resolved.blames_expected("Node", "pool-sc-a-1")
+    assert not expect.blames_expected("Node", "pool-sc-a-1")
+    assert resolved.must_not_blame[0].matches("Node", "other-sc-a-1-x")

@@ -240,6 +240,11 @@ class Expectation(Strict):
             raise ValueError("verdict: one of RootCauseIdentified, Inconclusive, NoFaultFound")
         return self
 
+    def resolved(self, namespace: str) -> Expectation:
+        """With `${NAMESPACE}` replaced in names: cluster-scoped objects (Nodes) carry it in theirs."""
+        dumped = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return Expectation.model_validate(substitute(dumped, namespace))
+
     def blames_expected(self, kind: str, name: str) -> bool:
         if self.root_cause is None:
             return False

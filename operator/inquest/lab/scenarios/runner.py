@@ -332,7 +332,7 @@ class Runner:
         if run.status is None:
             result = scoring.failed(scenario.name, scenario.expect, run.error or "not run")
         else:
-            result = scoring.score(scenario.name, scenario.expect, run.namespace, run.status)
+            result = scoring.score(scenario.name, scenario.expect.resolved(run.namespace), run.namespace, run.status)
             assert run.created_monotonic is not None
             assert run.answered_monotonic is not None
             result.latency_millis = round((run.answered_monotonic - run.created_monotonic) * 1000, 1)

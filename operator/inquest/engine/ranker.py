@@ -20,6 +20,11 @@ NO_EVIDENCE_CAP = 30
 NO_FAILURE_CAP = 45
 NO_SYMPTOM_CAP = 25
 UNGATED_CAP = 65
+# A finding that only restates the symptom (the target's own errors, nothing behind them) is a diagnosis by
+# exclusion: kept below the threshold at which a root cause counts as identified.
+BY_EXCLUSION_CAP = 55
+BY_EXCLUSION_CATEGORIES = frozenset({Category.APPLICATION_ERROR})
+EXPLAINED_AWAY_PENALTY = 18
 DOWNSTREAM_PENALTY = 25
 # Certainty is never total: the journal, metrics or Events may all miss something.
 MAX_CONFIDENCE = 95
@@ -202,6 +207,47 @@ def _score(
     return _Scored(candidate, score, explained, reach, timing_ok, distance, reasons, counter, late_after)
 
 
+def _explain_away(scored: list[_Scored]) -> None:
+    """Two dated changes that both precede the same symptoms: the later one, closer before them, accounts for
+    them; the earlier one, after which nothing went wrong until the later one came, loses its timing credit.
+    Only a change tied to the symptoms by time alone can be explained away: one whose own pods fail (Kubernetes
+    evidence) is tied to them directly."""
+    triggered = [
+        item
+        for item in scored
+        if item.candidate.change is not None and item.timing_ok and item.candidate.has_failure_evidence
+    ]
+    for item in triggered:
+        if any(evidence.source == EvidenceSource.KUBERNETES for evidence in item.candidate.evidence):
+            continue
+        assert item.candidate.change is not None
+        mine = item.candidate.change.time
+        dated = [s for s in item.explained if s.onset is not None]
+        for other in triggered:
+            assert other.candidate.change is not None
+            theirs = other.candidate.change.time
+            if other is item or other.candidate.ref == item.candidate.ref or theirs <= mine + CLOCK_TOLERANCE:
+                continue
+            shared = [s for s in dated if s in other.explained]
+            if not shared or len(shared) < len(dated):
+                continue
+            if any(s.onset is not None and s.onset < theirs - CLOCK_TOLERANCE for s in shared):
+                continue
+            item.score -= EXPLAINED_AWAY_PENALTY
+            item.timing_ok = False
+            item.reasons.append(f"explained away by the later change to {label(other.candidate.ref)}")
+            item.counter.append(
+                Evidence(
+                    EvidenceSource.JOURNAL,
+                    theirs,
+                    other.candidate.ref,
+                    f"the symptoms began after a later change, to {label(other.candidate.ref)} at "
+                    f"{short_time(theirs)}; nothing went wrong between this change at {short_time(mine)} and that one",
+                )
+            )
+            break
+
+
 def _penalise_downstream(scored: list[_Scored]) -> None:
     """A failing thing that depends on another failing thing that started no later is its consequence."""
     for item in scored:
@@ -234,6 +280,8 @@ def _cap(item: _Scored, symptoms: list[Symptom], scope: Scope) -> int:
     )
     if not strong:
         score = min(score, UNGATED_CAP)
+        if candidate.category in BY_EXCLUSION_CATEGORIES:
+            score = min(score, BY_EXCLUSION_CAP)
     return max(0, min(MAX_CONFIDENCE, round(score)))
 
 
@@ -251,6 +299,7 @@ def rank(
     elsewhere = [candidate for candidate in unique if not _is_relevant(candidate, scope)]
     in_scope = [symptom for symptom in symptoms if scope.contains(symptom.ref)]
     scored = [_score(ctx, candidate, in_scope, scope, gaps, boosted or set()) for candidate in relevant]
+    _explain_away(scored)
     _penalise_downstream(scored)
     ranked = []
     for item in scored:

@@ -165,8 +165,12 @@ def _scaled_up_after_creation(requests: dict[str, str] | None = None) -> tuple[l
 
 
 def test_placement_failures_of_a_template_that_runs_healthy_are_not_the_rollouts() -> None:
-    # The creation's own pods run: its template fits. The pods the scale-up added wait for room, not for a fix.
+    # A creation is no rollout, and a scale-up neither: the pods the scale-up added wait for room, not for a fix.
     objects, journal = _scaled_up_after_creation()
+    assert detect_bad_rollout(context(objects, journal)) == []
+    # Had the creation replaced a deleted render, it would be a rollout: its own pods run, so its template fits.
+    containers = [container(image="render:2.0", requests={"cpu": "40"})]
+    change(journal, deployment("render", containers=containers), None, 1)
     candidate = _only(detect_bad_rollout(context(objects, journal)))
     assert not candidate.has_failure_evidence
     assert candidate.explains == {ref("Deployment", "render")}
@@ -187,6 +191,54 @@ def test_an_update_that_changed_the_requests_keeps_its_scheduling_failures() -> 
     candidate = _only(detect_bad_rollout(context(objects, journal)))
     assert candidate.has_failure_evidence
     assert "2 pods cannot be scheduled" in candidate.summary
+
+
+def test_a_first_creation_is_no_rollout_but_a_replacement_is() -> None:
+    # No earlier version to roll back to: what the new pods do is for the mechanism detectors to tell...
+    metrics = [signal(ref("Service", "payments"), "error_rate", 6)]
+    journal = journal_of()
+    change(journal, None, deployment("payments", containers=[container(image="payments:1.9")]), 5)
+    assert detect_bad_rollout(context(_new_pods(crashing_status(7)), journal, metrics=metrics)) == []
+    # ... unless the creation replaced a deleted predecessor: then it is a rollout from that version.
+    change(journal, deployment("payments", containers=[container(image="payments:1.8")]), None, 4)
+    recreated = _only(detect_bad_rollout(context(_new_pods(status()), journal, metrics=metrics)))
+    assert recreated.has_failure_evidence
+    assert "error_rate up" in recreated.summary
+
+
+def test_an_update_that_left_placement_alone_is_not_blamed_for_pods_that_cannot_be_placed() -> None:
+    """An image-only rollout whose surge pod finds no room (a node tainted meanwhile): the previous revision's
+    healthy pods show the unchanged placement constraints were satisfiable."""
+    old_containers = [container(image="etl:1.0", requests={"cpu": "2"})]
+    new_containers = [container(image="etl:1.1", requests={"cpu": "2"})]
+    journal = journal_of()
+    change(journal, deployment("etl", containers=old_containers), deployment("etl", containers=new_containers), 5)
+    objects: list[Obj] = [
+        deployment("etl", containers=new_containers, ready=2),
+        replica_set("etl-old11", "etl", "1", -100, old_containers),
+        replica_set("etl-new22", "etl", "2", 5, new_containers),
+    ]
+    for index in range(2):
+        objects.append(
+            pod(f"etl-old11-p{index}", labels={"app": "etl", "pod-template-hash": "old11"},
+                owner=("ReplicaSet", "etl-old11"), statuses=[status()], containers=old_containers, created=-100)
+        )  # fmt: skip
+    objects.append(
+        pod("etl-new22-p0", labels={"app": "etl", "pod-template-hash": "new22"}, owner=("ReplicaSet", "etl-new22"),
+            node="", phase="Pending", statuses=[], containers=new_containers, created=5.1)
+    )  # fmt: skip
+    objects.append(
+        event("Pod", "etl-new22-p0", "FailedScheduling", "0/3 nodes are available: 1 node(s) had untolerated taint "
+              "{node.kubernetes.io/disk-pressure: }, 2 Insufficient cpu.", 5.1, 20)
+    )  # fmt: skip
+    candidate = _only(detect_bad_rollout(context(objects, journal)))
+    assert not candidate.has_failure_evidence
+    assert any("cannot be scheduled" in note for note in candidate.notes)
+    # Had the rollout raised the requests, the same failure would be its effect.
+    bigger = journal_of()
+    change(bigger, deployment("etl", containers=old_containers),
+           deployment("etl", containers=[container(image="etl:1.1", requests={"cpu": "20"})]), 5)  # fmt: skip
+    assert _only(detect_bad_rollout(context(objects, bigger))).has_failure_evidence
 
 
 def test_restart_only_rollout_is_discounted() -> None:
@@ -229,6 +281,20 @@ def test_config_change_without_failures_is_weak_and_creation_is_ignored() -> Non
     candidate = _only(detect_config_change(context(_config_app([status(), status()]), journal)))
     assert candidate.base_score == 20
     assert not candidate.has_failure_evidence
+
+
+def test_what_a_config_map_says_cannot_make_an_image_unpullable() -> None:
+    journal = journal_of()
+    change(journal, config_map("checkout-config", {"t": "2s"}), config_map("checkout-config", {"t": "x"}), 4)
+    pulling = status(ready=False, waiting=("ImagePullBackOff", "not found"))
+    objects = _config_app([pulling, pulling])
+    objects += [
+        event("Pod", f"checkout-abc12-p{index}", "Failed", "Failed to pull image: not found", 6, 20)
+        for index in range(2)
+    ]
+    candidate = _only(detect_config_change(context(objects, journal)))
+    assert not candidate.has_failure_evidence
+    assert candidate.base_score == 20
 
 
 def test_config_failures_before_the_edit_are_not_its_effect() -> None:

@@ -20,7 +20,15 @@ from inquest.engine.candidates import Candidate, Evidence
 from inquest.engine.context import EvidenceContext
 from inquest.engine.detectors import run_detectors
 from inquest.engine.journal import ChangeRecord, ChangeType
-from inquest.engine.ranker import NO_EVIDENCE_CAP, UNGATED_CAP, DataGaps, Ranked, rank
+from inquest.engine.ranker import (
+    BY_EXCLUSION_CAP,
+    EXPLAINED_AWAY_PENALTY,
+    NO_EVIDENCE_CAP,
+    UNGATED_CAP,
+    DataGaps,
+    Ranked,
+    rank,
+)
 from inquest.engine.refs import ObjectRef
 from inquest.engine.scope import build_scope
 from inquest.engine.symptoms import collect_symptoms
@@ -193,3 +201,57 @@ def test_no_symptoms_caps_everything_low() -> None:
     )
     (ranked,) = _rank(ctx, [candidate], ref("Deployment", "web"))
     assert ranked.confidence <= 25
+
+
+def _config_edit(name: str, minute: float, explains: set[ObjectRef]) -> Candidate:
+    """A change tied to the symptoms by time alone: its only failure evidence is a metric onset after it."""
+    config = ref("ConfigMap", name)
+    return _candidate(
+        config,
+        category=Category.CONFIG_CHANGE,
+        change=_change(config, minute),
+        onset_time=at(minute),
+        evidence=[Evidence(EvidenceSource.PROMETHEUS, at(6), ref("Service", "payments"), "error rate up x40")],
+        explains=explains,
+    )
+
+
+def test_a_later_change_closer_before_the_symptoms_explains_away_an_earlier_one() -> None:
+    ctx = context(_world())
+    payments = ref("Deployment", "payments")
+    earlier = _config_edit("flags", 1, {payments})
+    later = _config_edit("pool", 5, {payments})
+    ranked = {item.candidate.ref.name: item for item in _rank(ctx, [earlier, later], ref("Deployment", "web"))}
+    assert any("later change" in item.detail for item in ranked["flags"].counter_evidence)
+    assert not ranked["pool"].counter_evidence
+    # Alone, the earlier edit scores as the later one does; beside it, it loses its timing credit and more.
+    (alone,) = _rank(ctx, [_config_edit("flags", 1, {payments})], ref("Deployment", "web"))
+    assert alone.confidence == ranked["pool"].confidence
+    assert ranked["flags"].confidence == alone.confidence - EXPLAINED_AWAY_PENALTY
+
+
+def test_a_change_whose_own_pods_fail_is_not_explained_away_by_a_later_one() -> None:
+    ctx = context(_world())
+    payments = ref("Deployment", "payments")
+    rollout = _candidate(payments, category=Category.BAD_ROLLOUT, base_score=60.0, change=_change(payments, 1))
+    later = _config_edit("pool", 5, {payments})
+    later.symptom_onset = at(7)  # after the rollout's failures: not upstream of them
+    ranked = {item.candidate.ref.name: item for item in _rank(ctx, [rollout, later], ref("Deployment", "web"))}
+    assert ranked["payments"].confidence >= 70
+    assert not any("later change" in reason for reason in ranked["payments"].reasons)
+
+
+def test_an_application_error_by_exclusion_stays_below_the_identification_threshold() -> None:
+    ctx = context(_world())
+    checkout = ref("Deployment", "checkout")
+    errors = _candidate(
+        checkout,
+        category=Category.APPLICATION_ERROR,
+        base_score=90.0,
+        evidence=[Evidence(EvidenceSource.PROMETHEUS, at(6), checkout, "error rate up")],
+    )
+    (ranked,) = _rank(ctx, [errors], ref("Deployment", "web"))
+    assert ranked.confidence == BY_EXCLUSION_CAP < 60
+    crash = _candidate(checkout, category=Category.CRASH_LOOP, base_score=90.0)
+    (ranked,) = _rank(ctx, [crash], ref("Deployment", "web"))
+    assert ranked.confidence == UNGATED_CAP

@@ -55,12 +55,20 @@ def _describe_config_change(record: ChangeRecord) -> str:
     return ("changed (" + "; ".join(parts) + ")") if parts else "changed"
 
 
+# Failures that what a ConfigMap or Secret says cannot cause: pulling an image, finding room on a node.
+_NOT_FROM_CONTENT = frozenset({Mechanism.IMAGE_PULL, Mechanism.UNSCHEDULABLE, Mechanism.EVICTED})
+
+
 def _change_candidate(ctx: EvidenceContext, record: ChangeRecord) -> Candidate:
     consumers = _consumers(ctx, record.ref)
     problems: list[PodProblem] = []
     for pod_ref, pod_problems in ctx.pod_problems().items():
         if ctx.workload_of(pod_ref) in consumers:
-            problems += [problem for problem in pod_problems if after(problem.onset, record.time)]
+            problems += [
+                problem
+                for problem in pod_problems
+                if after(problem.onset, record.time) and problem.mechanism not in _NOT_FROM_CONTENT
+            ]
     affected: set[ObjectRef] = {record.ref}
     for consumer in consumers:
         affected |= affected_by_workload(ctx, consumer, {problem.pod for problem in problems})

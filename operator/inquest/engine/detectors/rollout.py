@@ -63,6 +63,14 @@ def _healthy_revisions(ctx: EvidenceContext, workload: ObjectRef) -> set[str]:
     }
 
 
+def _recreated(ctx: EvidenceContext, record: ChangeRecord) -> bool:
+    """Whether a creation replaced an object of the same name that the journal saw deleted before it."""
+    return any(
+        earlier.change == ChangeType.DELETED and earlier.time <= record.time
+        for earlier in ctx.journal.for_object(record.ref)
+    )
+
+
 def _changed_placement(record: ChangeRecord, mechanism: Mechanism) -> bool:
     """Whether an update changed what the placement failure depends on (a creation changes all from nothing)."""
     if record.change != ChangeType.UPDATED:
@@ -81,13 +89,15 @@ def _problems_after(
     requests, the node constraints, the volumes), such a failure is not the rollout's effect."""
     new, before, placed = [], [], []
     healthy = _healthy_revisions(ctx, record.ref)
+    # An update that left the placement fields alone keeps the constraints that its healthy older pods satisfied.
+    older_proven = record.change == ChangeType.UPDATED and bool(healthy)
     for pod_ref, problems in ctx.pod_problems().items():
         if ctx.workload_of(pod_ref) != record.ref:
             continue
         pod = ctx.snapshot.get_as(pod_ref, Pod)
         created = pod.meta.created if pod is not None else None
         started_by_rollout = created is None or created >= record.time - CLOCK_TOLERANCE
-        proven = pod is not None and pod.template_revision in healthy
+        proven = pod is not None and (pod.template_revision in healthy or older_proven)
         for problem in problems:
             if problem.onset is not None and problem.onset < record.time - CLOCK_TOLERANCE:
                 before.append(problem)
@@ -177,4 +187,11 @@ def _rollout_candidate(ctx: EvidenceContext, record: ChangeRecord) -> Candidate:
 
 
 def detect_bad_rollout(ctx: EvidenceContext) -> list[Candidate]:
-    return [_rollout_candidate(ctx, record) for record in ctx.changes(kinds=ROLLOUT_KINDS) if _is_rollout(record)]
+    """Updates of a workload's template, and creations that replaced a deleted workload of the same name. A first
+    creation is no rollout: there is no earlier version to roll back to, and what its pods do is told by the
+    mechanism detectors (a crash, an OOM, a pull failure) under their own categories."""
+    return [
+        _rollout_candidate(ctx, record)
+        for record in ctx.changes(kinds=ROLLOUT_KINDS)
+        if _is_rollout(record) and (record.change != ChangeType.CREATED or _recreated(ctx, record))
+    ]

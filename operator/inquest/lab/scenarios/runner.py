@@ -157,6 +157,14 @@ class Runner:
 
     def _run_batch(self, batch: list[Scenario], prometheus_down: bool) -> list[scoring.ScenarioScore]:
         runs = [ScenarioRun(s, f"sc-{s.name}-{secrets.token_hex(2)}") for s in batch]
+        from inquest.lab import operator
+
+        if not self.lab.alive(operator.COMPONENT):
+            # Never score a batch against no operator: that would count as wrong answers, not as a dead process.
+            progress("the operator is not running (stopped from outside?); starting it again")
+            operator.start_operator(self.lab)
+            for run in runs:
+                run.notes.append("the operator had stopped before this batch and was started again")
         try:
             self._each(runs, self._create_world, "create the world")
             self._each(runs, self._settle, "settle")

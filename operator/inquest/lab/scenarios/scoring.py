@@ -77,6 +77,8 @@ class ScenarioScore:
     error: str | None = None
     tags: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    unknown_lines: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +103,8 @@ class ScenarioScore:
             "prometheusQueries": self.prometheus_queries,
             "error": self.error,
             "notes": self.notes,
+            "findings": self.findings,
+            "unknownLines": self.unknown_lines,
         }
 
 
@@ -147,6 +151,8 @@ def score(name: str, expect: Expectation, namespace: str, status: dict[str, Any]
         top_confidence=top.confidence if top else None,
         calibration_point=(top.confidence / 100.0, top_right) if top else None,
         unknowns=len(status.get("unknowns") or []),
+        findings=[f"{f.label} {f.category} {f.confidence}%" for f in findings],
+        unknown_lines=[str(line) for line in status.get("unknowns") or []],
     )
 
 

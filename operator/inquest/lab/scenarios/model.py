@@ -288,6 +288,12 @@ class Scenario(Strict):
         return self
 
     @property
+    def duration_seconds(self) -> float:
+        """From the fault to the Investigation: the fault's waits, or `after` when that is later."""
+        waits = sum(step.wait or 0.0 for step in self.fault)
+        return max(waits, self.investigation.after)
+
+    @property
     def history_seconds(self) -> float:
         """How far back the metrics need history: their earliest point (at least the 2 h onset baseline)."""
         return max([2 * 3600.0, *(-series.first_at for series in self.metrics)])

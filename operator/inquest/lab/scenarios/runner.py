@@ -138,8 +138,10 @@ class Runner:
 
     def run(self, scenarios: list[Scenario]) -> list[scoring.ScenarioScore]:
         self.answers.start()
-        down = [s for s in scenarios if s.conditions.prometheus == PrometheusCondition.DOWN]
-        up = [s for s in scenarios if s.conditions.prometheus != PrometheusCondition.DOWN]
+        # Scenarios of like length share a batch, so short ones do not wait for long ones.
+        by_length = sorted(scenarios, key=lambda s: (s.duration_seconds, s.name))
+        down = [s for s in by_length if s.conditions.prometheus == PrometheusCondition.DOWN]
+        up = [s for s in by_length if s.conditions.prometheus != PrometheusCondition.DOWN]
         batches = [(batch, False) for batch in _chunks(up, self.parallel)]
         batches += [(batch, True) for batch in _chunks(down, self.parallel)]
         scores: list[scoring.ScenarioScore] = []
@@ -151,7 +153,7 @@ class Runner:
             done = len(scores)
             right = sum(1 for s in scores if s.top1)
             progress(f"{done}/{len(scenarios)} scenarios done, top1 right so far {right}/{done}")
-        return scores
+        return sorted(scores, key=lambda score: score.name)
 
     # --- one batch ------------------------------------------------------------------------------------------
 
@@ -237,6 +239,12 @@ class Runner:
             if run.scenario.conditions.prometheus != PrometheusCondition.ABSENT:
                 run.series = self._series_for(run)
         specs = [spec for run in live for spec in run.series]
+        if live:
+            last = max(run.fault_time + run.scenario.investigation.after for run in live)
+            progress(
+                f"faults from {time.strftime('%H:%M:%S', time.localtime(now + LEAD_SECONDS))}; "
+                f"the last Investigation is created in {last - now:.0f} s"
+            )
         if not specs:
             return
         history = max(run.scenario.history_seconds for run in live)

@@ -45,6 +45,8 @@ class Candidate:
     symptom_onset: datetime | None = None  # earliest failure it is tied to directly
     has_failure_evidence: bool = False  # something actually failed (not only a change or a guess)
     notes: list[str] = field(default_factory=list)  # contradictions and caveats for the report's unknowns
+    # Where the failure shows, not what changed (a restart whose pods now fail on what they read): never identified.
+    indirect: bool = False
 
     @property
     def is_mechanism(self) -> bool:

@@ -282,6 +282,8 @@ def _cap(item: _Scored, symptoms: list[Symptom], scope: Scope) -> int:
         score = min(score, UNGATED_CAP)
         if candidate.category in BY_EXCLUSION_CATEGORIES:
             score = min(score, BY_EXCLUSION_CAP)
+    if candidate.indirect:
+        score = min(score, BY_EXCLUSION_CAP)
     return max(0, min(MAX_CONFIDENCE, round(score)))
 
 

@@ -251,7 +251,13 @@ def test_restart_only_rollout_is_discounted() -> None:
     )
     candidate = _only(detect_bad_rollout(context(_new_pods(crashing_status(7)), journal)))
     assert candidate.base_score == 45
-    assert any("only restarted" in note for note in candidate.notes)
+    # The same spec ran before: the failure shows in payments, but what changed is what its pods read or call.
+    assert candidate.indirect
+    assert any(
+        "only restarted" in note and "what they read at start-up or call changed" in note for note in candidate.notes
+    )
+    healthy = _only(detect_bad_rollout(context(_new_pods(status()), journal)))
+    assert not healthy.indirect
 
 
 def _config_app(pod_statuses: list[Obj]) -> list[Obj]:

@@ -255,3 +255,16 @@ def test_an_application_error_by_exclusion_stays_below_the_identification_thresh
     crash = _candidate(checkout, category=Category.CRASH_LOOP, base_score=90.0)
     (ranked,) = _rank(ctx, [crash], ref("Deployment", "web"))
     assert ranked.confidence == UNGATED_CAP
+
+
+def test_an_indirect_candidate_is_never_identified_even_with_a_change() -> None:
+    ctx = context(_world())
+    payments = ref("Deployment", "payments")
+    restart = _candidate(
+        payments, category=Category.BAD_ROLLOUT, base_score=60.0, change=_change(payments, 5), onset_time=at(5)
+    )
+    (direct,) = _rank(ctx, [restart], ref("Deployment", "web"))
+    assert direct.confidence >= 70
+    restart.indirect = True
+    (indirect,) = _rank(ctx, [restart], ref("Deployment", "web"))
+    assert indirect.confidence == BY_EXCLUSION_CAP

@@ -182,7 +182,24 @@ def _rollout_candidate(ctx: EvidenceContext, record: ChangeRecord) -> Candidate:
         )
     if _is_restart_only(record):
         candidate.base_score -= 15
-        candidate.notes.append(f"The rollout of {label(workload_ref)} only restarted its pods (no spec change).")
+        if failing:
+            # The same spec ran fine before the restart: what changed is what the new pods read or call.
+            reads = sorted(
+                {
+                    ref
+                    for pod in ctx.snapshot.pods_of(workload_ref)
+                    for ref in ctx.graph.dependencies(pod.ref)
+                    if ref.kind in ("ConfigMap", "Secret")
+                }
+            )
+            candidate.indirect = True
+            candidate.notes.append(
+                f"The rollout of {label(workload_ref)} only restarted its pods (no spec change), and the new pods "
+                "fail: what they read at start-up or call changed"
+                + (f" (they read {', '.join(label(ref) for ref in reads)})." if reads else ".")
+            )
+        else:
+            candidate.notes.append(f"The rollout of {label(workload_ref)} only restarted its pods (no spec change).")
     return candidate
 
 

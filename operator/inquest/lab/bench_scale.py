@@ -113,7 +113,8 @@ class ScaleWorld:
         for index in range(nodes):
             name = f"scale-node-{index:02d}"
             if not cluster.exists(self.lab, f"/api/v1/nodes/{name}"):
-                cluster.add_node(self.lab, name, pods=str(NODE_PODS))
+                # Room for 1,000 pods of 100m CPU and 256Mi memory each.
+                cluster.add_node(self.lab, name, cpu="128", memory="512Gi", pods=str(NODE_PODS))
         seconds["nodes"] = time.monotonic() - started
         progress(f"{nodes} nodes added")
         for namespace in self.namespaces:

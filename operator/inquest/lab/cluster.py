@@ -306,7 +306,7 @@ def _commands(lab: Lab) -> dict[str, list[str]]:
             f"--client-ca-file={pki_dir / 'ca.crt'}",
             f"--token-auth-file={data / 'tokens.csv'}",
             "--authorization-mode=RBAC",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            "--service-cluster-ip-range=10.0.0.0/16",  # room for the scale benchmark's 1,000 Services
             "--allow-privileged=true",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={pki_dir / 'sa.pub'}",

@@ -24,7 +24,7 @@ from typing import Any
 from kubernetes import watch
 
 from inquest.api import models
-from inquest.lab import cluster, exporter, kwok
+from inquest.lab import cluster, exporter, kwok, operator
 from inquest.lab.scenarios import scoring
 from inquest.lab.scenarios.kube import JSON_PATCH, MERGE, STRATEGIC, ScenarioKube
 from inquest.lab.scenarios.model import FaultStep, PrometheusCondition, Scenario, substitute
@@ -159,8 +159,6 @@ class Runner:
 
     def _run_batch(self, batch: list[Scenario], prometheus_down: bool) -> list[scoring.ScenarioScore]:
         runs = [ScenarioRun(s, f"sc-{s.name}-{secrets.token_hex(2)}") for s in batch]
-        from inquest.lab import operator
-
         if not self.lab.alive(operator.COMPONENT):
             # Never score a batch against no operator: that would count as wrong answers, not as a dead process.
             progress("the operator is not running (stopped from outside?); starting it again")
@@ -421,8 +419,6 @@ def _short(error: Exception, limit: int = 400) -> str:
 @contextmanager
 def operator_for(lab: cluster.Lab) -> Iterator[None]:
     """The operator as its own process; started here unless one runs already (then left running)."""
-    from inquest.lab import operator
-
     started = not lab.alive(operator.COMPONENT)
     if started:
         operator.start_operator(lab)

@@ -155,7 +155,8 @@ class ResourceInformer:
             metadata = page.get("metadata") or {}
             version = str(metadata.get("resourceVersion") or version)
             batch = [("ADDED", self._shaped(item)) for item in page.get("items") or []]
-            items.extend(item for _, item in batch)
+            # Only the names are kept for the end of the listing: 100,000 whole Events would be hundreds of MiB.
+            items.extend(_name_only(item) for _, item in batch)
             if batch:
                 self._deliver(self.scope, batch)
             token = metadata.get("continue") or None
@@ -197,6 +198,11 @@ class ResourceInformer:
         item["kind"] = resource.kind
         item["apiVersion"] = resource.api_version
         return item
+
+
+def _name_only(item: dict[str, Any]) -> dict[str, Any]:
+    metadata = item.get("metadata") or {}
+    return {"metadata": {"namespace": metadata.get("namespace"), "name": metadata.get("name")}}
 
 
 def _lines(response: Any) -> Iterator[str]:

@@ -77,7 +77,7 @@ def _add_template_edges(
 
 
 def _services_selecting(snapshot: ClusterSnapshot, namespace: str, labels: Mapping[str, str]) -> set[ObjectRef]:
-    return {service.ref for service in snapshot.services(namespace) if service.selects(labels)}
+    return snapshot.services_selecting_labels(namespace, labels)
 
 
 def _addressed_services(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -40,6 +40,10 @@ class ClusterSnapshot:
     events: list[Event] = field(default_factory=list)
     _by_type: dict[type, list[Projection]] = field(default_factory=lambda: defaultdict(list))
     _owner_chains: dict[ObjectRef, list[ObjectRef]] = field(default_factory=dict)
+    # Indexes built on first use (a namespace of 1,000 pods asks them hundreds of times); add() drops them.
+    _pods_by_owner: dict[ObjectRef, list[Pod]] | None = None
+    _services_by_labels: dict[tuple[str, frozenset[tuple[str, str]]], set[ObjectRef]] = field(default_factory=dict)
+    _pods_by_labels: dict[str, dict[frozenset[tuple[str, str]], list[Pod]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, projections: Iterable[Projection]) -> ClusterSnapshot:
@@ -58,6 +62,9 @@ class ClusterSnapshot:
             self.events.append(projection)
             return
         self._owner_chains.clear()
+        self._pods_by_owner = None
+        self._services_by_labels.clear()
+        self._pods_by_labels.clear()
         previous = self.objects.get(projection.ref)
         if previous is not None:
             self._by_type[type(previous)].remove(previous)
@@ -167,4 +174,29 @@ class ClusterSnapshot:
         if ref.kind == "Pod":
             pod = self.get_as(ref, Pod)
             return [pod] if pod else []
-        return [pod for pod in self.pods(ref.namespace) if ref in self.owner_chain(pod.ref)]
+        if self._pods_by_owner is None:
+            index: dict[ObjectRef, list[Pod]] = defaultdict(list)
+            for pod in self.pods():
+                for owner in self.owner_chain(pod.ref):
+                    index[owner].append(pod)
+            self._pods_by_owner = index
+        return list(self._pods_by_owner.get(ref, ()))
+
+    def pods_by_labels(self, namespace: str) -> dict[frozenset[tuple[str, str]], list[Pod]]:
+        """A namespace's pods grouped by their label sets: a selector is tested once per set, not once per pod."""
+        groups = self._pods_by_labels.get(namespace)
+        if groups is None:
+            groups = defaultdict(list)
+            for pod in self.pods(namespace):
+                groups[frozenset(pod.meta.labels.items())].append(pod)
+            self._pods_by_labels[namespace] = groups
+        return groups
+
+    def services_selecting_labels(self, namespace: str, labels: Mapping[str, str]) -> set[ObjectRef]:
+        """The Services of a namespace whose selector matches these pod labels."""
+        key = (namespace, frozenset(labels.items()))
+        found = self._services_by_labels.get(key)
+        if found is None:
+            found = {service.ref for service in self.services(namespace) if service.selects(labels)}
+            self._services_by_labels[key] = found
+        return set(found)

@@ -379,7 +379,7 @@ def render(figures: ScaleFigures) -> str:
         "",
         "| Figure | Value |",
         "| --- | ---: |",
-        f"| Warm-up: operator start to its first answer (kopf lists every watched kind first) | "
+        f"| Warm-up: operator start to its first answer (the informers list every watched kind first) | "
         f"{figures.warm_up_seconds:.1f} s |",
         f"| Operator peak RSS (sampled every 0.5 s from its start) | {figures.peak_rss_mib:.0f} MiB |",
         f"| Operator RSS after the investigations | {figures.rss_after_mib:.0f} MiB |",

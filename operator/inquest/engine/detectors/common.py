@@ -43,12 +43,9 @@ def problems_by_workload(ctx: EvidenceContext, mechanisms: Iterable[Mechanism]) 
 
 def services_selecting(ctx: EvidenceContext, ref: ObjectRef) -> set[ObjectRef]:
     """Services in front of a pod or of a workload's pods (by EndpointSlice/selector edges or template labels)."""
-    found: set[ObjectRef] = set()
     projection = ctx.snapshot.get(ref)
     labels = projection.template.labels if isinstance(projection, Workload) else {}
-    for service in ctx.snapshot.services(ref.namespace):
-        if labels and service.selects(labels):
-            found.add(service.ref)
+    found = ctx.snapshot.services_selecting_labels(ref.namespace, labels) if labels else set()
     pods = [ref] if ref.kind == "Pod" else [pod.ref for pod in ctx.snapshot.pods_of(ref)]
     for pod in pods:
         found.update(edge.source for edge in ctx.graph.edges_to(pod) if edge.type == EdgeType.ROUTES_TO)

@@ -27,8 +27,10 @@ _ROUTING_FIELDS = ("selector", "ports[")
 def _selected_pods(ctx: EvidenceContext, service: Service) -> list[Pod]:
     return [
         pod
-        for pod in ctx.snapshot.pods(service.meta.namespace)
-        if pod.meta.deleted is None and service.selects(pod.meta.labels)
+        for labels, pods in ctx.snapshot.pods_by_labels(service.meta.namespace).items()
+        if service.selects(dict(labels))
+        for pod in pods
+        if pod.meta.deleted is None
     ]
 
 

@@ -164,7 +164,7 @@ def plot(scores: list[scoring.ScenarioScore], directory: Path) -> list[Path]:
     axes.set_xlabel("top1 confidence")
     axes.set_ylabel("fraction right")
     axes.set_title("Reliability of the top finding's confidence")
-    axes.legend(loc="upper left")
+    axes.legend(loc="lower right")
     axes.grid(alpha=0.3)
     figure.tight_layout()
     reliability_path = directory / RELIABILITY_PLOT

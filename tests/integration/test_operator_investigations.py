@@ -83,7 +83,11 @@ def test_a_follow_up_adds_a_round_with_verdicts(kube: Cluster) -> None:
         kube.namespace,
         {
             "spec": {
-                "template": {"metadata": {"annotations": {f"{SIM}/container": "oomkilled", f"{SIM}/interval": "1s"}}}
+                "template": {
+                    # A real release changes the spec: the simulation annotations alone are invisible to inquest.
+                    "metadata": {"annotations": {f"{SIM}/container": "oomkilled", f"{SIM}/interval": "1s"}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.example.com/api:1.1"}]},
+                }
             }
         },
     )

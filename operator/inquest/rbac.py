@@ -62,7 +62,7 @@ WATCHED_RESOURCES: tuple[WatchedResource, ...] = (
     WatchedResource("", "v1", "limitranges", "LimitRange"),
     WatchedResource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
 )
-# Off by default; when enabled, inquest watches Secrets' metadata only (values are never projected).
+# Off by default; when enabled, inquest watches Secrets as PartialObjectMetadata: the API server never sends values.
 SECRETS = WatchedResource("", "v1", "secrets", "Secret", metadata_only=True)
 
 

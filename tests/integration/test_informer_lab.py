@@ -12,7 +12,7 @@ import pytest
 
 from inquest.cache import ClusterCache
 from inquest.clients.informer import CacheFeed, Delivery, ResourceInformer, Scope
-from inquest.clients.kube import api_client_from_environment
+from inquest.clients.kube import api_client_from_kubeconfig
 from inquest.engine.refs import ObjectRef
 from inquest.lab import cluster
 from inquest.rbac import SECRETS, WATCHED_RESOURCES
@@ -36,7 +36,7 @@ async def test_the_cache_follows_the_cluster_as_the_operators_identity(lab: clus
     for index in range(3):
         lab.api("POST", f"/api/v1/namespaces/{namespace}/configmaps", config_map(f"settings-{index}", "a"))
     cache = ClusterCache()
-    reader = api_client_from_environment(str(lab.kubeconfig_operator), connections=len(WATCHED_RESOURCES) + 2)
+    reader = api_client_from_kubeconfig(str(lab.kubeconfig_operator), connections=len(WATCHED_RESOURCES) + 2)
     feed = CacheFeed(cache, reader, WATCHED_RESOURCES, namespaces=[namespace])
     feed.start()
     try:
@@ -75,7 +75,7 @@ def test_secrets_arrive_as_metadata_only(lab: cluster.Lab, namespace: str) -> No
             listed.set()
 
     stop = threading.Event()
-    reader = api_client_from_environment(str(lab.kubeconfig_admin))
+    reader = api_client_from_kubeconfig(str(lab.kubeconfig_admin))
     informer = ResourceInformer(reader, Scope(SECRETS, namespace), deliver, stop)
     thread = threading.Thread(target=informer.run, daemon=True)
     thread.start()

@@ -22,7 +22,6 @@ built where no rollout stands behind the failure:
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from kubernetes import client
 from inquest.engine.investigate import IDENTIFIED_THRESHOLD
 from inquest.engine.ranker import NO_SYMPTOM_CAP, UNGATED_CAP
 from inquest.lab import cluster, kwok
-from inquest.lab.kubehelpers import SIM, Cluster, concluded_reason, deployment, service
+from inquest.lab.kubehelpers import SIM, Cluster, concluded_reason, deployment, explain, service
 from inquest.lab.waiting import wait_for
 
 pytestmark = pytest.mark.lab
@@ -60,29 +59,6 @@ def new_node(running_operator: cluster.Lab, admin_api: Any) -> Iterator[str]:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
-
-
-def explain(found: dict[str, Any]) -> str:
-    """The answer, compact, for assertion messages."""
-    status = found["status"]
-    return json.dumps(
-        {
-            "reason": concluded_reason(found),
-            "summary": status.get("summary"),
-            "findings": [
-                {
-                    "ref": finding["ref"],
-                    "category": finding["category"],
-                    "confidence": finding["confidence"],
-                    "path": finding.get("path"),
-                    "evidence": [item["detail"] for item in finding.get("evidence", [])],
-                }
-                for finding in status.get("findings", [])
-            ],
-            "unknowns": status.get("unknowns"),
-        },
-        indent=1,
-    )
 
 
 def ref(kind: str, name: str, namespace: str | None = None) -> dict[str, str]:

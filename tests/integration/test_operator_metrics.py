@@ -35,7 +35,7 @@ from inquest.engine.ranker import UNGATED_CAP
 from inquest.engine.snapshot import ClusterSnapshot
 from inquest.engine.unknowns import data_gaps
 from inquest.lab import cluster
-from inquest.lab.kubehelpers import Cluster, concluded_reason, deployment, service
+from inquest.lab.kubehelpers import Cluster, concluded_reason, deployment, explain, service
 from inquest.lab.shapes import SeriesSpec
 from inquest.lab.waiting import wait_for
 from inquest.metrics.collector import MetricsCollector
@@ -134,32 +134,6 @@ def release(kube: Cluster, name: str, version: str) -> datetime:
 
 
 # --- answers ---------------------------------------------------------------------------------------------------
-
-
-def explain(found: dict[str, Any]) -> str:
-    status = found["status"]
-    return json.dumps(
-        {
-            "reason": concluded_reason(found),
-            "summary": status.get("summary"),
-            "findings": [
-                {
-                    "ref": finding["ref"],
-                    "category": finding["category"],
-                    "confidence": finding["confidence"],
-                    "evidence": [
-                        f"{item['source']}: {item['detail']}" + (" [query]" if item.get("query") else "")
-                        for item in finding.get("evidence", [])
-                    ],
-                }
-                for finding in status.get("findings", [])
-            ],
-            "unknowns": status.get("unknowns"),
-            "hypotheses": status.get("hypotheses"),
-            "durationMillis": status.get("durationMillis"),
-        },
-        indent=1,
-    )
 
 
 def ask(kube: Cluster, name: str, kind: str, target: str, question: str, **more: Any) -> dict[str, Any]:

@@ -28,7 +28,15 @@ def api_client_from_environment(kubeconfig: str | None = None, connections: int 
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return api_client_from_kubeconfig(kubeconfig, connections)
+    configuration.connection_pool_maxsize = max(4, connections)
+    return client.ApiClient(configuration)
+
+
+def api_client_from_kubeconfig(kubeconfig: str | None, connections: int = 4) -> Any:
+    """A kubeconfig's client (KUBECONFIG when None), with a pool of `connections` for the threads sharing it."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
     configuration.connection_pool_maxsize = max(4, connections)
     return client.ApiClient(configuration)
 

@@ -12,9 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from inquest.lab import cluster, demo, paths
+from inquest.lab.stats import ANSWER_LINE
 
 FIGURES_START = "<!-- lab-figures:start -->"
 FIGURES_END = "<!-- lab-figures:end -->"
+
+
+def answer_lines(lab: cluster.Lab) -> list[re.Match[str]]:
+    """Every answer line the lab's operator has logged, oldest first."""
+    text = (lab.data_dir / "logs" / "operator.log").read_text(errors="replace")
+    return list(ANSWER_LINE.finditer(text))
 
 
 def resident_mib(pid: int) -> float:

@@ -23,24 +23,12 @@ from kubernetes import client, config
 from inquest.api import models
 from inquest.cache import ClusterCache
 from inquest.lab import bench as lab_bench
-from inquest.lab import cluster, demo, operator
+from inquest.lab import cluster, demo, operator, stats
 from inquest.lab.waiting import wait_for
 
 FIGURES_START = "<!-- operator-figures:start -->"
 FIGURES_END = "<!-- operator-figures:end -->"
 TARGETS = ("checkout", "payments", "web", "gateway", "cart", "redis")
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
-
-
-ANSWER_LINE = re.compile(
-    r"answered (?P<name>\S+) generation \d+: \S+ in (?P<total>[\d.]+) ms; "
-    r"prometheus: (?P<queries>\d+) queries, (?P<prometheus>[\d.]+) ms"
-)
 
 
 def shop_series(reference: float) -> list[Any]:
@@ -66,12 +54,6 @@ def shop_series(reference: float) -> list[Any]:
                 })
             )  # fmt: skip
     return specs
-
-
-def answer_lines(lab: cluster.Lab, names: set[str]) -> list[re.Match[str]]:
-    text = (lab.data_dir / "logs" / "operator.log").read_text()
-    matches = [match for match in ANSWER_LINE.finditer(text) if match.group("name").split("/")[-1] in names]
-    return matches
 
 
 def measure_latency(lab: cluster.Lab, count: int, prefix: str) -> list[float]:
@@ -196,7 +178,9 @@ def render(
     rss: tuple[float, float, float],
 ) -> str:
     def row(title: str, values: list[float], unit: str = "") -> str:
-        cells = [f"{value:.0f}{unit}" for value in (statistics.median(values), percentile(values, 0.95), max(values))]
+        cells = [
+            f"{value:.0f}{unit}" for value in (statistics.median(values), stats.percentile(values, 0.95), max(values))
+        ]
         return f"| {title} | {' | '.join(cells)} |"
 
     before, after, elapsed = rss
@@ -238,7 +222,8 @@ def run(output: Path, count: int = 100) -> None:
         operator.start_operator(lab)
         cluster.progress(f"latency with Prometheus: {count} investigations, one at a time")
         with_prometheus = measure_latency(lab, count, "prom")
-        lines = answer_lines(lab, {f"prom-{index}" for index in range(count)})
+        names = {f"prom-{index}" for index in range(count)}
+        lines = [line for line in lab_bench.answer_lines(lab) if line.group("name").split("/")[-1] in names]
         cluster.progress("memory: the cache's allocations for synthetic pods")
         per_thousand = cache_bytes_per_thousand_pods()
         rss = operator_rss_growth(lab)

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kubernetes import client, config
+from kubernetes import client
 
 from inquest.api import models
+from inquest.clients.kube import api_client_from_kubeconfig
 from inquest.lab import bench as lab_bench
-from inquest.lab import cluster, exporter, operator
-from inquest.lab.bench_operator import ANSWER_LINE, percentile
+from inquest.lab import cluster, exporter, operator, stats
 from inquest.lab.shapes import SeriesSpec
 from inquest.lab.waiting import wait_for
 
@@ -91,10 +90,7 @@ class ScaleWorld:
     def __init__(self, lab: cluster.Lab, options: ScaleOptions) -> None:
         self.lab = lab
         self.options = options
-        configuration = client.Configuration()
-        config.load_kube_config(config_file=str(lab.kubeconfig_admin), client_configuration=configuration)  # type: ignore[no-untyped-call]
-        configuration.connection_pool_maxsize = 2 * WORKERS
-        self.api = client.ApiClient(configuration)
+        self.api = api_client_from_kubeconfig(str(lab.kubeconfig_admin), 2 * WORKERS)
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
@@ -104,7 +100,7 @@ class ScaleWorld:
         self.replicas = max(1, options.pods // max(1, len(self.deployments)))
 
     def close(self) -> None:
-        self.api.close()  # type: ignore[no-untyped-call]
+        self.api.close()
 
     def build(self) -> dict[str, float]:
         seconds: dict[str, float] = {}
@@ -312,7 +308,7 @@ def measure(lab: cluster.Lab, options: ScaleOptions) -> ScaleFigures:
                     progress(f"investigations: {index + 1}/{options.investigations}")
             rss_after = lab_bench.resident_mib(process.pid)
         names = {f"scale-{index:03d}" for index in range(options.investigations)}
-        lines = _answer_lines(lab, names)
+        lines = [line for line in lab_bench.answer_lines(lab) if line.group("name").split("/")[-1] in names]
         return ScaleFigures(
             options=options,
             build_seconds=build_seconds,
@@ -345,12 +341,6 @@ def _scraped_series(lab: cluster.Lab) -> int:
     return count
 
 
-def _answer_lines(lab: cluster.Lab, names: Iterable[str]) -> list[re.Match[str]]:
-    wanted = set(names)
-    text = (lab.data_dir / "logs" / "operator.log").read_text(errors="replace")
-    return [match for match in ANSWER_LINE.finditer(text) if match.group("name").split("/")[-1] in wanted]
-
-
 def render(figures: ScaleFigures) -> str:
     options = figures.options
     latencies = [value * 1000 for value in figures.latencies]
@@ -360,8 +350,8 @@ def render(figures: ScaleFigures) -> str:
     def cells(values: list[float], unit: str) -> str:
         if not values:
             return "n/a | n/a | n/a"
-        middle = percentile(values, 0.5)
-        return f"{middle:.0f}{unit} | {percentile(values, 0.95):.0f}{unit} | {max(values):.0f}{unit}"
+        middle = stats.percentile(values, 0.5)
+        return f"{middle:.0f}{unit} | {stats.percentile(values, 0.95):.0f}{unit} | {max(values):.0f}{unit}"
 
     lines = [
         FIGURES_START,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 from kubernetes import client
@@ -129,6 +130,34 @@ class Cluster:
         selector = f"involvedObject.kind=Investigation,involvedObject.name={name}"
         events = self.core.list_namespaced_event(self.namespace, field_selector=selector).items
         return sorted(events, key=lambda event: event.first_timestamp)
+
+
+def explain(found: dict[str, Any]) -> str:
+    """An answer, compact, for assertion messages."""
+    status = found["status"]
+    return json.dumps(
+        {
+            "reason": concluded_reason(found),
+            "summary": status.get("summary"),
+            "findings": [
+                {
+                    "ref": finding["ref"],
+                    "category": finding["category"],
+                    "confidence": finding["confidence"],
+                    "path": finding.get("path"),
+                    "evidence": [
+                        f"{item['source']}: {item['detail']}" + (" [query]" if item.get("query") else "")
+                        for item in finding.get("evidence", [])
+                    ],
+                }
+                for finding in status.get("findings", [])
+            ],
+            "unknowns": status.get("unknowns"),
+            "hypotheses": status.get("hypotheses"),
+            "durationMillis": status.get("durationMillis"),
+        },
+        indent=1,
+    )
 
 
 def concluded_reason(investigation: dict[str, Any]) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError, ResourceNotUniqueError
 
+from inquest.clients.kube import api_client_from_kubeconfig
 from inquest.lab.cluster import Lab
 
 # Kinds named without an apiVersion in fault steps resolve here first: some kinds exist in two groups.
@@ -43,10 +44,7 @@ class ScenarioKube:
     """The admin's view of the lab for scenario steps; safe to share between threads."""
 
     def __init__(self, lab: Lab, pool_size: int = 32) -> None:
-        configuration = client.Configuration()
-        config.load_kube_config(config_file=str(lab.kubeconfig_admin), client_configuration=configuration)  # type: ignore[no-untyped-call]
-        configuration.connection_pool_maxsize = pool_size
-        self.api_client = client.ApiClient(configuration)
+        self.api_client = api_client_from_kubeconfig(str(lab.kubeconfig_admin), pool_size)
         self.dynamic = DynamicClient(self.api_client)  # type: ignore[no-untyped-call]
         self.core = client.CoreV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
@@ -54,7 +52,7 @@ class ScenarioKube:
         self._resources: dict[tuple[str | None, str], Any] = {}
 
     def close(self) -> None:
-        self.api_client.close()  # type: ignore[no-untyped-call]
+        self.api_client.close()
 
     def resource(self, kind: str, api_version: str | None = None) -> Any:
         key = (api_version, kind)

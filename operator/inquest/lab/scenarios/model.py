@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -32,13 +32,6 @@ class ScenarioError(Exception):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-Duration = Annotated[float, Field(description="'-6h', '-30m', '0s', '20s', '1h30m' or seconds")]
-
-
-def _duration(raw: object) -> float:
-    return shapes.parse_duration(raw)
 
 
 class ObjectName(Strict):
@@ -118,7 +111,7 @@ class FaultStep(Strict):
     @field_validator("wait", mode="before")
     @classmethod
     def _parse_wait(cls, raw: object) -> object:
-        return None if raw is None else _duration(raw)
+        return None if raw is None else shapes.parse_duration(raw)
 
     @field_validator("create")
     @classmethod
@@ -210,7 +203,7 @@ class InvestigationPlan(Strict):
     @field_validator("after", mode="before")
     @classmethod
     def _parse_after(cls, raw: object) -> object:
-        return _duration(raw)
+        return shapes.parse_duration(raw)
 
     @field_validator("spec")
     @classmethod

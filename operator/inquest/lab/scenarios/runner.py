@@ -24,6 +24,7 @@ from typing import Any
 from kubernetes import watch
 
 from inquest.api import models
+from inquest.lab import bench as lab_bench
 from inquest.lab import cluster, exporter, kwok, operator
 from inquest.lab.scenarios import scoring
 from inquest.lab.scenarios.kube import JSON_PATCH, MERGE, STRATEGIC, ScenarioKube
@@ -36,10 +37,6 @@ ANSWER_TIMEOUT_SECONDS = 60.0
 # Time from dating the faults to t=0: the backfill and Prometheus's restart fit in it.
 LEAD_SECONDS = 20.0
 STAGGER_SECONDS = 2.0
-ANSWER_LINE = re.compile(
-    r"answered (?P<name>\S+) generation 1: \S+ in (?P<total>[\d.]+) ms; "
-    r"prometheus: (?P<queries>\d+) queries, (?P<prometheus>[\d.]+) ms"
-)
 
 
 def progress(message: str) -> None:
@@ -176,7 +173,11 @@ class Runner:
             if prometheus_down and not self.lab.alive("prometheus"):
                 progress("starting Prometheus again")
                 self.lab.start_component("prometheus")
-            scores = [self._score(run) for run in runs]
+            # The operator's log, read once for the batch: each scenario's line gives its query count and time.
+            answers = {
+                line.group("name"): line for line in lab_bench.answer_lines(self.lab) if line.group("generation") == "1"
+            }
+            scores = [self._score(run, answers.get(f"{run.namespace}/{run.scenario.name}")) for run in runs]
             self._cleanup(runs)
         return scores
 
@@ -341,7 +342,7 @@ class Runner:
 
     # --- scores and cleanup ----------------------------------------------------------------------------------
 
-    def _score(self, run: ScenarioRun) -> scoring.ScenarioScore:
+    def _score(self, run: ScenarioRun, line: re.Match[str] | None) -> scoring.ScenarioScore:
         scenario = run.scenario
         if run.status is None:
             result = scoring.failed(scenario.name, scenario.expect, run.error or "not run")
@@ -350,7 +351,6 @@ class Runner:
             assert run.created_monotonic is not None
             assert run.answered_monotonic is not None
             result.latency_millis = round((run.answered_monotonic - run.created_monotonic) * 1000, 1)
-            line = self._answer_line(run)
             if line is not None:
                 result.operator_millis = float(line.group("total"))
                 result.prometheus_millis = float(line.group("prometheus"))
@@ -358,15 +358,6 @@ class Runner:
         result.tags = list(scenario.tags)
         result.notes = list(run.notes)
         return result
-
-    def _answer_line(self, run: ScenarioRun) -> re.Match[str] | None:
-        log = self.lab.data_dir / "logs" / "operator.log"
-        wanted = f"{run.namespace}/{run.scenario.name}"
-        found = None
-        for match in ANSWER_LINE.finditer(log.read_text(errors="replace")):
-            if match.group("name") == wanted:
-                found = match
-        return found
 
     def _cleanup(self, runs: list[ScenarioRun]) -> None:
         current = exporter.read_series_file(self.lab.series_file)

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from inquest.lab import stats
 from inquest.lab.scenarios.model import Expectation
 
 CONFIDENT = 70
@@ -210,12 +211,7 @@ def expected_calibration_error(points: list[tuple[float, bool]], bins: int = CAL
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
+    return stats.percentile(values, fraction) if values else None
 
 
 def summarize(scores: list[ScenarioScore]) -> dict[str, Any]:

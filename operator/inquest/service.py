@@ -1,7 +1,9 @@
 """Runs an investigation for each new spec generation and writes the answer: the orchestration layer.
 
 It reads only the in-memory cache (never lists the API server), runs the pure engine in a worker thread on a
-copy of what it needs, and writes exactly once per generation: the status, then one Event on a transition.
+copy of what it needs, and answers exactly once per generation: one Event on a verdict transition (named after
+the generation, so it cannot be posted twice), then the status. The notifier resumes, after a restart, the
+deliveries of answers the killed process did not finish.
 """
 
 from __future__ import annotations
@@ -115,6 +117,8 @@ class InvestigationService:
         raw_status = raw.get("status") or None
         key = (namespace, name)
         if raw_status and raw_status.get("observedGeneration") == generation:
+            if self._notifier is not None:  # after a restart: deliveries the killed process did not finish
+                self._notifier.resume(InvestigationRef.from_raw(raw), raw_status)
             self._keep_watching(raw, generation)
             return
         if self._in_flight.get(key) == generation:
@@ -136,10 +140,12 @@ class InvestigationService:
             report = await self._run_engine(request, started)
             concluded = self._clock()
             status = reporting.concluded_status(previous, report, generation, started, concluded)
+            # The Event goes first, under a name fixed by the generation: a process killed between the two writes
+            # answers again after its restart, and the API server refuses the second Event as a duplicate.
+            await self._announce(involved, previous, generation, report.verdict, reporting.event_message(report))
             await self._writer.patch_status(namespace, name, reporting.status_patch(raw_status, status))
             if self._observability is not None:
                 self._observability.answered(report.verdict, (self._clock() - started).total_seconds())
-            await self._announce(involved, previous, report.verdict, reporting.event_message(report))
             if self._notifier is not None:  # returns at once; delivery runs in the background
                 self._notifier.on_concluded(InvestigationRef.from_raw(raw), status)
             self._keep_watching({**raw, "status": reporting.status_patch(None, status)}, generation)
@@ -243,16 +249,27 @@ class InvestigationService:
         return report
 
     async def _announce(
-        self, involved: InvolvedObject, previous: models.InvestigationStatus | None, verdict: str, message: str
+        self,
+        involved: InvolvedObject,
+        previous: models.InvestigationStatus | None,
+        generation: int,
+        verdict: str,
+        message: str,
     ) -> None:
-        """One Event when the verdict changes; a follow-up with the same verdict adds a round, not an Event."""
+        """At most one Event per generation, when the verdict changes; a follow-up with the same verdict adds a
+        round, not an Event. A failure to post is logged: the answer itself is in the status."""
         before = previous.condition(models.CONCLUDED) if previous else None
         if before is not None and before.reason == verdict:
             return
         reason = reporting.EVENT_REASONS.get(ConcludedReason(verdict))
         if reason:
             warning = verdict in (ConcludedReason.FAILED, ConcludedReason.INCONCLUSIVE)
-            await self._writer.post_event(involved, reason, message, warning=warning)
+            try:
+                await self._writer.post_event(
+                    involved, reason, message, warning=warning, key=f"generation-{generation}"
+                )
+            except Exception:
+                logger.exception("could not post %s on %s/%s", reason, involved.namespace, involved.name)
 
     async def _fail(
         self,
@@ -265,12 +282,12 @@ class InvestigationService:
     ) -> None:
         status = reporting.failed_status(previous, message, generation, started, self._clock())
         try:
+            await self._announce(involved, previous, generation, ConcludedReason.FAILED, message)
             await self._writer.patch_status(
                 involved.namespace, involved.name, reporting.status_patch(raw_status, status)
             )
             if self._observability is not None:
                 self._observability.answered(ConcludedReason.FAILED, (self._clock() - started).total_seconds())
-            await self._announce(involved, previous, ConcludedReason.FAILED, message)
         except Exception:
             logger.exception("could not record the failure of %s/%s", involved.namespace, involved.name)
 

@@ -529,6 +529,14 @@ class Notification(ApiModel):
         ),
     )
     attempts: int = Field(ge=0, le=100, description="Attempts made for the latest delivery, the first included.")
+    generation: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The metadata.generation whose answer the delivery carried; after a restart, inquest finishes the "
+            "deliveries of the answered generation that are not Sent or Failed yet."
+        ),
+    )
     last_attempt_time: Timestamp = Field(description="When the latest attempt ended (RFC 3339).")
     message: str = Field(
         default="",

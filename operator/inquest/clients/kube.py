@@ -1,24 +1,36 @@
 """inquest's writes to Kubernetes: Investigation status and Events, nothing else.
 
-The official client is synchronous, so calls run in a small thread pool and never block the event loop.
+The official client is synchronous, so calls run in a small thread pool and never block the event loop. Writes
+outlive a restarting API server: a refused connection, a 429 or a 5xx is retried with backoff until a deadline,
+so an answer reached while the API server is away still lands when it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
+import urllib3
 from kubernetes import client, config
 
 from inquest.api import models
 
 COMPONENT = "inquest"
 ResultT = TypeVar("ResultT")
+logger = logging.getLogger(__name__)
+
+# An API server restart takes seconds; a minute covers it with room, and still ends a write that cannot land.
+WRITE_RETRY_SECONDS = 60.0
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_EVENT_NAME = 253
 
 
 def api_client_from_environment(kubeconfig: str | None = None, connections: int = 4) -> Any:
@@ -50,9 +62,23 @@ class InvolvedObject:
     kind: str = models.KIND
 
 
+def transient(error: BaseException) -> bool:
+    """A failure worth retrying: the API server was unreachable, overloaded or failing, not refusing the request."""
+    if isinstance(error, client.ApiException):
+        return error.status in RETRYABLE_STATUSES or not error.status
+    return isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+
+
+def event_name(involved: InvolvedObject, key: str) -> str:
+    """A name fixed by the Investigation's uid and `key`, so posting the same Event twice creates it once."""
+    digest = hashlib.sha256(f"{involved.uid}/{key}".encode()).hexdigest()[:16]
+    return f"{involved.name[: MAX_EVENT_NAME - len(digest) - 1]}.{digest}"
+
+
 class KubeWriter:
-    def __init__(self, api_client: Any, max_concurrency: int = 4) -> None:
+    def __init__(self, api_client: Any, max_concurrency: int = 4, retry_seconds: float = WRITE_RETRY_SECONDS) -> None:
         self._api_client = api_client
+        self._retry_seconds = retry_seconds
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="inquest-kube")
@@ -64,19 +90,42 @@ class KubeWriter:
     async def _run(self, call: Callable[[], ResultT]) -> ResultT:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
+    async def _write(self, call: Callable[[], ResultT], what: str) -> ResultT:
+        """A write, retried with backoff (0.25 s doubling to 4 s) while its failures are transient and the deadline
+        allows; the last failure is raised."""
+        deadline = time.monotonic() + self._retry_seconds
+        delay = 0.25
+        while True:
+            try:
+                return await self._run(call)
+            except Exception as error:
+                if not transient(error) or time.monotonic() + delay > deadline:
+                    raise
+                logger.warning("%s failed (%s); retrying in %.2f s", what, _short(error), delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
+
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """A JSON merge patch of the status subresource; keys set to None are removed."""
         body = {"status": dict(status)}
-        await self._run(
+        await self._write(
             lambda: self._custom.patch_namespaced_custom_object_status(
                 models.GROUP, models.VERSION, namespace, models.PLURAL, name, body
-            )
+            ),
+            f"status patch of {namespace}/{name}",
         )
 
-    async def post_event(self, involved: InvolvedObject, reason: str, message: str, warning: bool = False) -> None:
+    async def post_event(
+        self, involved: InvolvedObject, reason: str, message: str, warning: bool = False, key: str | None = None
+    ) -> None:
+        """Posts an Event on the Investigation. With `key` (e.g. the generation it announces) its name is fixed,
+        and an Event already posted under that key (by this process or one killed before it) is not posted again."""
         now = datetime.now(UTC)
+        name = event_name(involved, key) if key is not None else None
         event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{involved.name}.", namespace=involved.namespace),
+            metadata=client.V1ObjectMeta(
+                name=name, generate_name=None if name else f"{involved.name}.", namespace=involved.namespace
+            ),
             involved_object=client.V1ObjectReference(
                 api_version=involved.api_version,
                 kind=involved.kind,
@@ -94,10 +143,18 @@ class KubeWriter:
             last_timestamp=now,
             count=1,
         )
-        await self._run(lambda: self._core.create_namespaced_event(involved.namespace, event))
+        try:
+            await self._write(
+                lambda: self._core.create_namespaced_event(involved.namespace, event),
+                f"{reason} Event on {involved.namespace}/{involved.name}",
+            )
+        except client.ApiException as error:
+            if not (name and error.status == 409):
+                raise
 
     async def create_investigation(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Creates an Investigation (the intake's one create); returns it as the API server stored it."""
+        # Not retried here: the intake answers 503 at once and Alertmanager, which owns the alert, sends it again.
         created = await self._run(
             lambda: self._custom.create_namespaced_custom_object(
                 models.GROUP, models.VERSION, namespace, models.PLURAL, dict(body)
@@ -157,3 +214,9 @@ class KubeWriter:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._api_client.close()
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, client.ApiException):
+        return f"HTTP {error.status} {error.reason}" if error.status else str(error.reason)
+    return type(error).__name__

@@ -16,7 +16,8 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 NOTIFICATION_FAILED: Final = "NotificationFailed"
 MAX_TRACKED_INVESTIGATIONS: Final = 10_000
+# After a restart, answers older than this are not delivered again: a late page for an old answer misleads.
+RESUME_WINDOW: Final = timedelta(hours=1)
 
 
 class SecretReader(Protocol):
@@ -99,6 +102,8 @@ class Notifier:
         self._records: OrderedDict[str, tuple[InvestigationRef, dict[str, models.Notification]]] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # (uid, generation) of the answers this process has notified or resumed: each is handled once.
+        self._answers: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     @classmethod
     def for_kube(
@@ -129,7 +134,57 @@ class Notifier:
 
     def on_concluded(self, investigation: InvestigationRef, status: models.InvestigationStatus) -> None:
         """A generation was answered (after its status patch)."""
+        self._handled(investigation)
         self._guarded(lambda: self._notify_routed(Notice(NoticeKind.CONCLUDED, investigation, status, self._cluster)))
+
+    def resume(self, investigation: InvestigationRef, raw_status: Mapping[str, Any]) -> None:
+        """An answered generation seen for the first time by this process (after a restart): delivers its answer
+        to each routed notifier whose record for that generation is missing or still Retrying, i.e. what a killed
+        process did not finish. Answers concluded more than RESUME_WINDOW ago are left alone."""
+        if not self._handled(investigation):
+            return
+        self._guarded(lambda: self._resume(investigation, raw_status))
+
+    def _handled(self, investigation: InvestigationRef) -> bool:
+        """Marks the answer as handled; False if it already was."""
+        key = (investigation.uid, investigation.generation)
+        if key in self._answers:
+            return False
+        self._answers[key] = None
+        while len(self._answers) > MAX_TRACKED_INVESTIGATIONS:
+            self._answers.popitem(last=False)
+        return True
+
+    def _resume(self, investigation: InvestigationRef, raw_status: Mapping[str, Any]) -> None:
+        status = models.InvestigationStatus.model_validate(dict(raw_status))
+        concluded = status.condition(models.CONCLUDED)
+        if concluded is None or self._timing.clock() - concluded.last_transition_time > RESUME_WINDOW:
+            return
+        recorded = {record.notifier: record for record in status.notifications}
+        finished = (models.NotificationState.SENT, models.NotificationState.FAILED)
+
+        def done(notifier: NotifierConfig) -> bool:
+            record = recorded.get(notifier.name)
+            return (
+                record is not None
+                and record.state in finished
+                and (record.generation is None or record.generation >= investigation.generation)
+            )
+
+        routed = self._config.select(
+            investigation.namespace, payloads.verdict_of(status), payloads.confidence_of(status)
+        )
+        missing = [notifier for notifier in routed if not done(notifier)]
+        if not missing:
+            return
+        logger.info(
+            "resuming %d notification(s) of %s generation %d after a restart",
+            len(missing),
+            investigation.qualified_name,
+            investigation.generation,
+        )
+        self._records.setdefault(investigation.uid, (investigation, dict(recorded)))
+        self._notify(Notice(NoticeKind.CONCLUDED, investigation, status, self._cluster), missing)
 
     def on_findings_changed(
         self,
@@ -264,6 +319,7 @@ class Notifier:
             notifier=result.delivery.notifier,
             state=result.state,
             attempts=min(result.attempts, 100),
+            generation=investigation.generation or None,
             last_attempt_time=result.time,
             message=result.message[:1024],
         )

@@ -56,6 +56,7 @@ class InvestigationRef:
     name: str
     uid: str
     target: str = ""  # Kind/namespace/name of what was investigated, e.g. Deployment/shop/checkout
+    generation: int = 0  # metadata.generation of the spec; 0 when unknown
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> InvestigationRef:
@@ -74,7 +75,13 @@ class InvestigationRef:
                 text = f"{kind}/{target.get('namespace') or namespace}/{target.get('name') or ''}"
         else:
             text = f"Namespace/{namespace}"
-        return cls(namespace=namespace, name=name, uid=str(metadata.get("uid") or ""), target=text)
+        try:
+            generation = int(metadata.get("generation") or 0)
+        except (TypeError, ValueError):
+            generation = 0
+        return cls(
+            namespace=namespace, name=name, uid=str(metadata.get("uid") or ""), target=text, generation=generation
+        )
 
     @property
     def qualified_name(self) -> str:

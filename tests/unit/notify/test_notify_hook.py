@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from notify_builders import INVESTIGATION, UID, config_document, finding, healthy, status
+from notify_builders import CONCLUDED_AT, INVESTIGATION, UID, config_document, finding, healthy, status
 
 from inquest.api import models
 from inquest.categories import ConcludedReason
@@ -68,6 +68,7 @@ class Fixture:
         kube: FakeKube,
         script: list[dispatch._Attempt] | None = None,
         document: dict[str, Any] | None = None,
+        now: datetime = NOW,
         **delivery: Any,
     ) -> None:
         self.kube = kube
@@ -91,7 +92,7 @@ class Fixture:
             kube,
             kube.record_status,
             kube.post_event,
-            Timing(sleep=no_sleep, clock=lambda: NOW),
+            Timing(sleep=no_sleep, clock=lambda: now),
             dispatcher_factory=factory,
         )
 
@@ -346,3 +347,81 @@ async def test_kube_writer_reads_one_secret_key() -> None:
     finally:
         writer.close()
     assert core.calls == [("ns", "notifiers"), ("ns", "notifiers")]
+
+
+# --- resuming after a restart ---------------------------------------------------------------------------------------
+
+ANSWERED = InvestigationRef("shop", "checkout-failing", UID, "Deployment/shop/checkout", generation=1)
+
+
+def answered_status(*records: models.Notification) -> dict[str, Any]:
+    answer = status()
+    answer.notifications = list(records)
+    return answer.to_api()
+
+
+def record(notifier: str, state: models.NotificationState, generation: int | None = 1) -> models.Notification:
+    return models.Notification(notifier=notifier, state=state, attempts=1, generation=generation, last_attempt_time=NOW)
+
+
+async def test_a_restart_delivers_what_the_killed_process_left_undone(kube: FakeKube) -> None:
+    fixture = Fixture(kube)
+    sent = record("oncall-slack", models.NotificationState.SENT)
+    retrying = record("pagerduty", models.NotificationState.RETRYING)
+    fixture.notifier.resume(ANSWERED, answered_status(sent, retrying))
+    await fixture.notifier.wait_idle()
+    assert fixture.posted("hooks.slack.com") == []
+    assert len(fixture.posted("events.pagerduty.com")) == 1
+    assert len(fixture.posted("service-now")) == 1
+    recorded = kube.latest()
+    assert recorded["oncall-slack"] == sent.to_api()  # kept, not dropped by the write of the others
+    assert recorded["pagerduty"]["state"] == "Sent"
+    assert recorded["pagerduty"]["generation"] == 1
+    # A second sighting of the same answer (e.g. the watch event of that write) delivers nothing more.
+    fixture.notifier.resume(ANSWERED, answered_status())
+    await fixture.notifier.wait_idle()
+    assert len(fixture.posts) == 2
+
+
+async def test_a_record_of_an_older_generation_does_not_count_as_delivered(kube: FakeKube) -> None:
+    fixture = Fixture(kube)
+    newer = InvestigationRef("shop", "checkout-failing", UID, "Deployment/shop/checkout", generation=2)
+    older = [record(name, models.NotificationState.SENT) for name in ("oncall-slack", "pagerduty", "servicenow")]
+    fixture.notifier.resume(newer, answered_status(*older))
+    await fixture.notifier.wait_idle()
+    assert len(fixture.posts) == 3
+    assert {item["generation"] for item in kube.latest().values()} == {2}
+
+
+async def test_nothing_is_resent_when_every_notifier_finished(kube: FakeKube) -> None:
+    fixture = Fixture(kube)
+    finished = [
+        record("oncall-slack", models.NotificationState.SENT),
+        record("pagerduty", models.NotificationState.FAILED),
+        record("servicenow", models.NotificationState.SENT, generation=None),  # written before generations
+    ]
+    fixture.notifier.resume(ANSWERED, answered_status(*finished))
+    await fixture.notifier.wait_idle()
+    assert fixture.posts == []
+
+
+async def test_an_answer_this_process_notified_is_not_resumed(kube: FakeKube) -> None:
+    fixture = Fixture(kube)
+    fixture.notifier.on_concluded(ANSWERED, status())
+    fixture.notifier.resume(ANSWERED, answered_status())
+    await fixture.notifier.wait_idle()
+    assert len(fixture.posts) == 3
+
+
+async def test_an_old_answer_is_not_delivered_after_a_restart(kube: FakeKube) -> None:
+    from inquest.notify.hook import RESUME_WINDOW
+
+    fixture = Fixture(kube, now=CONCLUDED_AT + RESUME_WINDOW + timedelta(minutes=1))
+    fixture.notifier.resume(ANSWERED, answered_status())
+    await fixture.notifier.wait_idle()
+    assert fixture.posts == []
+    # Just inside the window the same answer goes out: the check above is not vacuous.
+    fresh = Fixture(FakeKube(), now=CONCLUDED_AT + RESUME_WINDOW - timedelta(minutes=1))
+    fresh.notifier.resume(ANSWERED, answered_status())
+    await fresh.notifier.wait_idle()
+    assert len(fresh.posts) == 3

@@ -79,3 +79,10 @@ def start_operator(lab: Lab, *extra_arguments: str, prometheus: bool = True) -> 
 
 def stop_operator(lab: Lab) -> None:
     lab.stop_component(COMPONENT)
+
+
+def kill_operator(lab: Lab) -> None:
+    """SIGKILL, as the kernel's OOM killer or a node failure would: nothing is flushed or finished."""
+    process = lab.processes.get(COMPONENT)
+    if process is not None:
+        procs.kill(process, str(lab.data_dir))

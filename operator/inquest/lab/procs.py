@@ -116,6 +116,13 @@ def stop(process: ManagedProcess, marker: str, grace_seconds: float = 5.0) -> No
     _reap(process.pid)
 
 
+def kill(process: ManagedProcess, marker: str) -> None:
+    """SIGKILL at once, no grace: the process gets no chance to finish anything (crash tests)."""
+    if is_alive(process, marker):
+        os.kill(process.pid, signal.SIGKILL)
+    _reap(process.pid)
+
+
 def _reap(pid: int) -> None:
     child = _children.pop(pid, None)
     if child is not None:

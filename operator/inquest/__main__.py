@@ -10,8 +10,13 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from inquest.notify.mounted import MountedSecrets
+    from inquest.notify.routes import NotifyConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +61,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML notifiers (Slack, PagerDuty, webhooks; keys in Secrets) and routes: docs/notifications.md",
     )
+    run.add_argument(
+        "--secrets-dir",
+        default=None,
+        metavar="DIR",
+        help="where mounted Secrets are read, DIR/NAME/KEY: notifier secretRefs and the ConfigMap's secretKeyRefs "
+        "(default: $INQUEST_SECRETS_DIR, else /var/run/secrets/inquest)",
+    )
+    run.add_argument(
+        "--secrets-namespace",
+        default=None,
+        metavar="NS",
+        help="the namespace of the Secrets mounted in --secrets-dir; a notifier secretRef to another one is refused",
+    )
+    run.add_argument(
+        "--notify-secrets-from-api",
+        action="store_true",
+        help="read notifier secretRefs through the API instead of --secrets-dir (needs get on each Secret; "
+        "docs/security.md)",
+    )
     run.add_argument("--watch-secrets", action="store_true", help="also watch Secrets' metadata (off by default)")
     run.add_argument("--liveness", default=None, help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument(
@@ -65,7 +89,12 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, default=0, help="serve the operator's metrics (GET /metrics) on this port; 0: off"
     )
     run.add_argument("--intake-token-file", default=None, help="the intake's bearer token, from this file")
-    run.add_argument("--intake-token-secret", default=None, metavar="NS/NAME", help="...or from this Secret's `token`")
+    run.add_argument(
+        "--intake-token-secret",
+        default=None,
+        metavar="NS/NAME",
+        help="...or from this Secret's `token`, read through the API (needs get on it; docs/security.md)",
+    )
     run.add_argument(
         "--config-map",
         default=os.environ.get("INQUEST_CONFIG_MAP"),
@@ -98,7 +127,9 @@ async def run(arguments: argparse.Namespace) -> None:
     writer = KubeWriter.from_environment(arguments.kubeconfig)
     on_outcome = observability.notification if observability else None
     notifier = (
-        Notifier.for_kube(arguments.notify, writer, on_outcome=on_outcome) if arguments.notify is not None else None
+        Notifier.for_kube(arguments.notify, writer, on_outcome=on_outcome, secrets=arguments.notify_secrets)
+        if arguments.notify is not None
+        else None
     )
     prometheus = None
     if arguments.prometheus_url:
@@ -140,6 +171,7 @@ async def run(arguments: argparse.Namespace) -> None:
             writer,
             on_query=observability.prometheus_query if observability else None,
             on_outcome=on_outcome,
+            secrets=arguments.notify_secrets,
         )
         if notifier is None:
             notifier = live.notifier_for(configured)
@@ -159,6 +191,7 @@ async def run(arguments: argparse.Namespace) -> None:
         watched,
         namespaces=arguments.namespace or None,
         on_restart=observability.informer_restarted if observability else None,
+        on_stall=observability.informer_stalled if observability else None,
     )
     registry = handlers.build_registry(service, feed.ready)
     if live is not None and configured is not None:
@@ -221,6 +254,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         print("--intake-port needs exactly one of --intake-token-file and --intake-token-secret", file=sys.stderr)
         return 2
+    from inquest import config as operator_config
+    from inquest.notify.mounted import MountedSecrets
+
+    if arguments.secrets_dir:
+        os.environ[operator_config.SECRETS_DIR_ENV] = arguments.secrets_dir  # so the ConfigMap's paths agree
+    # By default notifier Secrets are files the kubelet mounts: no Secret is read through the API.
+    mounted = MountedSecrets(operator_config.secrets_dir_from(os.environ), arguments.secrets_namespace)
+    arguments.notify_secrets = None if arguments.notify_secrets_from_api else mounted
     arguments.notify = None
     if arguments.notify_config:
         from inquest.notify.routes import ConfigError, parse_config
@@ -230,10 +271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ConfigError) as error:
             print(f"--notify-config {arguments.notify_config}: {error}", file=sys.stderr)
             return 2
+        if arguments.notify_secrets is not None and _unmounted(
+            mounted, arguments.notify, f"--notify-config {arguments.notify_config}: "
+        ):
+            return 2
     arguments.operator_config = None
     arguments.config_overrides = []
     if arguments.config_map:
-        from inquest import config as operator_config
         from inquest.configmap import ConfigMapReference, read_config_text
 
         try:
@@ -245,7 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if arguments.operator_config.notifications:
                 from inquest.notify.routes import NotifyConfig
 
-                NotifyConfig.model_validate(arguments.operator_config.notifications)
+                routes = NotifyConfig.model_validate(arguments.operator_config.notifications)
+                if arguments.notify_secrets is not None and _unmounted(
+                    mounted, routes, f"configuration ({arguments.config_map}): notifications."
+                ):
+                    return 2
         except ValueError as error:  # ConfigError and pydantic's ValidationError both name the field
             print(f"configuration ({arguments.config_map}): {error}", file=sys.stderr)
             return 2
@@ -265,6 +313,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments.catalog_overrides = overrides
     asyncio.run(run(arguments))
     return 0
+
+
+def _unmounted(mounted: MountedSecrets, routes: NotifyConfig, prefix: str) -> bool:
+    """Says, for each notifier Secret that is not mounted, which notifier needs it and how to mount it."""
+    problems = mounted.unmounted(routes)
+    for problem in problems:
+        print(f"{prefix}{problem}", file=sys.stderr)
+    return bool(problems)
 
 
 if __name__ == "__main__":

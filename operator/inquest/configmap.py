@@ -20,6 +20,8 @@ from inquest.clients.prometheus import PrometheusClient, QueryObserver
 from inquest.metrics.collector import MetricsCollector
 from inquest.notify import Notifier
 from inquest.notify.dispatcher import DeliveryResult
+from inquest.notify.hook import SecretReader
+from inquest.notify.mounted import MountedSecrets
 from inquest.notify.routes import NotifyConfig
 from inquest.service import InvestigationService
 
@@ -70,8 +72,10 @@ class LiveConfig:
         writer: KubeWriter,
         on_query: QueryObserver | None = None,
         on_outcome: Callable[[DeliveryResult], None] | None = None,
+        secrets: SecretReader | None = None,
     ) -> None:
         self.reference = reference
+        self._secrets = secrets  # the notifiers' Secrets: mounted files, or None for the API (the opt-in)
         self._service = service
         self._writer = writer
         self._on_query = on_query
@@ -103,7 +107,16 @@ class LiveConfig:
                 for item in error.errors()
             ]
             raise operator_config.ConfigError(problems) from None
-        return Notifier.for_kube(routes, self._writer, on_outcome=self._on_outcome)
+        if isinstance(self._secrets, MountedSecrets):
+            unmounted = self._secrets.unmounted(routes)
+            if unmounted:
+                raise operator_config.ConfigError(
+                    [
+                        operator_config.Problem(f"notifications.{ref.field}", f"notifier {ref.notifier}: {ref.message}")
+                        for ref in unmounted
+                    ]
+                )
+        return Notifier.for_kube(routes, self._writer, on_outcome=self._on_outcome, secrets=self._secrets)
 
     def apply(self, settings: operator_config.OperatorConfig, changed: tuple[str, ...]) -> None:
         if any(field.startswith("notifications") for field in changed):

@@ -510,7 +510,10 @@ def test_the_running_operator_notifies_and_resolves(
         create(namespace, manifest)
 
     operator.stop_operator(lab)
-    operator.start_operator(lab, "--continuous-interval-seconds=2", f"--notify-config={config_file}")
+    # The documented exception: Secrets read through the API, with a Role granting get on exactly those.
+    operator.start_operator(
+        lab, "--continuous-interval-seconds=2", f"--notify-config={config_file}", "--notify-secrets-from-api"
+    )
     try:
         pod = {
             "apiVersion": "v1",

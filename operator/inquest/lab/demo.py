@@ -112,10 +112,10 @@ class SlackReceiver:
         self._server.shutdown()
 
 
-def wiring(lab: cluster.Lab, receiver: SlackReceiver) -> tuple[int, Path, Path]:
-    """The intake's port and token, and a notifier config whose Slack URL lives in a Secret it may read."""
+def wiring(lab: cluster.Lab, receiver: SlackReceiver) -> tuple[int, Path, Path, Path]:
+    """The intake's port and token, a notifier config, and the directory its Slack URL is mounted in, as the chart
+    mounts a Secret (DIR/NAME/KEY): the operator reads no Secret through the API."""
     from inquest.lab import procs
-    from inquest.notify.routes import parse_config, secret_reader_rbac
 
     token = lab.data_dir / "intake-token"
     token.write_text("demo-intake-token\n")
@@ -130,16 +130,10 @@ def wiring(lab: cluster.Lab, receiver: SlackReceiver) -> tuple[int, Path, Path]:
     )
     notify = lab.data_dir / "notify.yaml"
     notify.write_text(config_text)
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "inquest-notifiers", "namespace": SHOP_NAMESPACE},
-        "stringData": {"slack-webhook-url": receiver.url},
-    }
-    subject = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": cluster.OPERATOR_USER}
-    manifests = [secret, *secret_reader_rbac(parse_config(config_text), [subject])]
-    kubectl(lab, "apply", "-f", "-", input_text=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
-    return procs.free_port(), token, notify
+    secrets_dir = lab.data_dir / "secrets"
+    (secrets_dir / "inquest-notifiers").mkdir(parents=True, exist_ok=True)
+    (secrets_dir / "inquest-notifiers" / "slack-webhook-url").write_text(receiver.url)
+    return procs.free_port(), token, notify, secrets_dir
 
 
 def post_alert(port: int, token: Path) -> str:
@@ -186,11 +180,12 @@ def run(name: str) -> None:
     try:
         cluster.progress("[demo 2/7] starting the operator as its own read-only identity, with its Alertmanager")
         cluster.progress("           intake and a Slack notifier (a local receiver stands in for Slack)")
-        port, token, notify = wiring(lab, receiver)
+        port, token, notify, secrets_dir = wiring(lab, receiver)
         operator.stop_operator(lab)
         operator.start_operator(
-            lab, f"--intake-port={port}", f"--intake-token-file={token}", f"--notify-config={notify}"
-        )
+            lab, f"--intake-port={port}", f"--intake-token-file={token}", f"--notify-config={notify}",
+            f"--secrets-dir={secrets_dir}",
+        )  # fmt: skip
         cluster.progress("[demo 3/7] releasing payments 1.9.0, which crashes on start")
         kubectl(
             lab, "patch", "deployment", "payments", "-n", SHOP_NAMESPACE, "--type=strategic", "-p",

@@ -112,8 +112,10 @@ class Notifier:
         writer: KubeWriter,
         timing: Timing | None = None,
         on_outcome: Callable[[DeliveryResult], None] | None = None,
+        secrets: SecretReader | None = None,
     ) -> Notifier:
-        """Records in the Investigation's status and Events, reads Secrets, all through the KubeWriter."""
+        """Records in the Investigation's status and Events through the KubeWriter; reads Secrets with `secrets`
+        (notify.mounted.MountedSecrets: mounted files), else through the KubeWriter (the API)."""
         from inquest.clients.kube import InvolvedObject
 
         async def record_status(investigation: InvestigationRef, notifications: list[models.Notification]) -> None:
@@ -124,7 +126,8 @@ class Notifier:
             involved = InvolvedObject(investigation.namespace, investigation.name, investigation.uid)
             await writer.post_event(involved, reason, message, warning=True)
 
-        return cls(config, writer, record_status, post_event, timing, on_outcome=on_outcome)
+        reader = secrets if secrets is not None else writer
+        return cls(config, reader, record_status, post_event, timing, on_outcome=on_outcome)
 
     @property
     def dispatcher(self) -> Dispatcher:

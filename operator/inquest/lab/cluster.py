@@ -224,6 +224,9 @@ def _audit_policy() -> str:
     return (
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n"
         f"  - level: None\n    users: [{users}]\n"
+        # The operator's requests on Secrets with their responses, to show what it was sent (metadata only).
+        f"  - level: RequestResponse\n    users: [{json.dumps(OPERATOR_USER)}]\n"
+        '    resources: [{group: "", resources: [secrets]}]\n'
         "  - level: Metadata\n"
     )
 

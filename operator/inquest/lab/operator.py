@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import urllib.error
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +23,24 @@ RBAC_FILE = REPO_ROOT / "crds" / "operator-rbac.yaml"
 COMPONENT = "operator"
 
 
-def install_api(lab: Lab) -> None:
-    """The Investigation CRD, the operator's ClusterRole, and a binding of it to the operator's lab user."""
+def install_api(lab: Lab, roles: Sequence[dict[str, Any]] | None = None) -> None:
+    """The Investigation CRD, the operator's ClusterRole, and a binding of it to the operator's lab user.
+
+    `roles` (ClusterRole manifests, e.g. the Helm chart's rendered ones) are bound instead of the generated file."""
     crd = yaml.safe_load(CRD_FILE.read_text())
-    role = yaml.safe_load(RBAC_FILE.read_text())
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": role["metadata"]["name"]},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR_USER}],
-    }
     _apply(lab, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
-    _apply(lab, "/apis/rbac.authorization.k8s.io/v1/clusterroles", role)
-    _apply(lab, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+    for role in roles if roles is not None else [yaml.safe_load(RBAC_FILE.read_text())]:
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": role["metadata"]["name"]},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"],
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR_USER}],
+        }  # fmt: skip
+        _apply(lab, "/apis/rbac.authorization.k8s.io/v1/clusterroles", role)
+        _apply(lab, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
 
 
 def _apply(lab: Lab, collection: str, manifest: dict[str, Any]) -> None:
@@ -54,10 +59,12 @@ def _apply(lab: Lab, collection: str, manifest: dict[str, Any]) -> None:
                 raise
 
 
-def start_operator(lab: Lab, *extra_arguments: str, prometheus: bool = True) -> procs.ManagedProcess:
+def start_operator(
+    lab: Lab, *extra_arguments: str, prometheus: bool = True, roles: Sequence[dict[str, Any]] | None = None
+) -> procs.ManagedProcess:
     """Runs `python -m inquest run` with the operator's kubeconfig (and the lab's Prometheus unless told
-    otherwise); waits until kopf reports itself alive."""
-    install_api(lab)
+    otherwise); waits until kopf reports itself alive. `roles`: as install_api's."""
+    install_api(lab, roles)
     if lab.alive(COMPONENT):
         return lab.processes[COMPONENT]
     port = lab.ports.get("operator-health") or procs.free_port()

@@ -6,6 +6,7 @@ fail when a copy drifts. Rendering needs the lab's helm build (make setup); with
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -22,6 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "inquest"
 NAMESPACE = "inquest-system"
 RELEASE = "inquest"
+# Where the operator reads mounted Secrets, and whose they are: passed in every release.
+SECRETS_ARGS = [f"--secrets-dir={config.SECRETS_DIR}", f"--secrets-namespace={NAMESPACE}"]
 COPIES = {CHART / "files" / "operator-rbac.yaml": rbac.RBAC_PATH, CHART / "files" / crd.CRD_PATH.name: crd.CRD_PATH}
 # The Pod Security Standards' "restricted" profile: the volume types it allows.
 RESTRICTED_VOLUMES = {
@@ -152,7 +155,7 @@ def test_the_deployment_runs_one_operator_with_a_liveness_probe(default: list[di
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     (container,) = pod_spec(default)["containers"]
     assert container["command"] == ["python", "-m", "inquest", "run"]
-    assert container["args"] == ["--liveness=http://0.0.0.0:8080/healthz"]
+    assert container["args"] == ["--liveness=http://0.0.0.0:8080/healthz", *SECRETS_ARGS]
     assert container["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["image"] == "inquest:0.1.0"
@@ -208,12 +211,31 @@ def load(config_map: dict[str, Any]) -> config.OperatorConfig:
     return config.load_config(config_map["data"][config.CONFIG_KEY])
 
 
+NOTIFICATIONS = {
+    "notifiers": [
+        {"name": "chat", "type": "Slack", "secretRef": {"namespace": NAMESPACE, "name": "slack", "key": "url"}},
+        {
+            "name": "tickets",
+            "type": "Webhook",
+            "secretRef": {"namespace": NAMESPACE, "name": "ticketing", "key": "url"},
+            "headers": [
+                {"name": "Authorization", "secretRef": {"namespace": NAMESPACE, "name": "slack", "key": "auth"}}
+            ],
+        },
+    ],
+    "routes": [{"notifiers": ["chat", "tickets"]}],
+}
+
+
 def test_secrets_named_in_the_config_are_mounted_where_the_operator_looks() -> None:
+    from inquest.notify.mounted import MountedSecrets
+    from inquest.notify.routes import NotifyConfig
+
     documents = render(
         "--set-json", 'config.prometheus.auth.bearerToken={"secretKeyRef": {"name": "prometheus-token", "key": "t"}}',
         "--set-json", 'config.prometheus.auth.ca={"secretKeyRef": {"name": "prometheus-ca", "key": "ca.crt"}}',
-        "--set-json", 'config.notifications={"slack": {"url": {"secretKeyRef": {"name": "slack", "key": "url"}}},'
-                      ' "more": [{"secretKeyRef": {"name": "prometheus-token", "key": "other"}}]}',
+        "--set-json", f"config.notifications={json.dumps(NOTIFICATIONS)}",
+        "--set", "mountSecrets={extra-notifiers,prometheus-ca}",
     )  # fmt: skip
     spec = pod_spec(documents)
     (container,) = spec["containers"]
@@ -224,13 +246,19 @@ def test_secrets_named_in_the_config_are_mounted_where_the_operator_looks() -> N
         if volume["name"] == mount["name"] and "secret" in volume and mount["readOnly"]
     }
     assert mounted == {
-        f"{config.SECRETS_DIR}/prometheus-ca": "prometheus-ca",
-        f"{config.SECRETS_DIR}/prometheus-token": "prometheus-token",
-        f"{config.SECRETS_DIR}/slack": "slack",
+        f"{config.SECRETS_DIR}/{name}": name
+        for name in ("extra-notifiers", "prometheus-ca", "prometheus-token", "slack", "ticketing")
     }
+    assert container["args"][1:3] == SECRETS_ARGS
     loaded = load(one(documents, "ConfigMap"))
     for ref in loaded.prometheus.auth.credentials().values():
         assert str(ref.path(config.SECRETS_DIR).parent) in mounted
+    # Every notifier Secret is where the operator's reader looks for it, in the namespace it holds to.
+    reader = MountedSecrets(config.SECRETS_DIR, NAMESPACE)
+    routes = NotifyConfig.model_validate(loaded.notifications)
+    assert routes.secret_refs()
+    for secret_ref in routes.secret_refs():
+        assert str(reader.path(secret_ref).parent) in mounted
     # No Secret value ever reaches the rendered chart.
     assert "secretKeyRef" in one(documents, "ConfigMap")["data"][config.CONFIG_KEY]
 
@@ -254,8 +282,10 @@ def test_intake_and_metrics_ports_reach_the_service_and_the_service_monitor() ->
     (container,) = pod_spec(documents)["containers"]
     assert container["args"] == [
         "--liveness=http://0.0.0.0:8080/healthz",
+        *SECRETS_ARGS,
         "--intake-port=9095",
         "--intake-token-file=/var/run/secrets/inquest-intake/token",
+        "--metrics-port=9102",
     ]
     assert {port["name"]: port["containerPort"] for port in container["ports"]} == {
         "health": 8080,
@@ -289,6 +319,13 @@ def test_no_service_without_a_port_to_serve(default: list[dict[str, Any]]) -> No
         (
             ["--set-json", 'config.prometheus.auth.bearerToken={"secretKeyRef": {"name": "t"}}'],
             "secretKeyRef t needs a key",
+        ),
+        (
+            [
+                "--set-json",
+                'config.notifications={"notifiers": [{"secretRef": {"namespace": "shop", "name": "n", "key": "k"}}]}',
+            ],
+            "secretRef shop/n: the operator reads notifier Secrets from files mounted in its pod",
         ),
     ],
 )

@@ -23,7 +23,7 @@ from inquest.engine.objects.meta import (
     strings,
     text,
 )
-from inquest.engine.redaction import redact, redact_named_value
+from inquest.engine.redaction import redact, redact_arguments, redact_named_value
 from inquest.engine.timeutil import parse_time
 
 TEMPLATE_HASH_LABEL = "pod-template-hash"
@@ -185,7 +185,7 @@ def describe_probe(raw: object) -> str | None:
     elif "grpc" in probe:
         action = f"grpc :{text(mapping(probe['grpc']).get('port'))}"
     elif "exec" in probe:
-        action = "exec " + redact(" ".join(strings(mapping(probe["exec"]).get("command"))))
+        action = "exec " + " ".join(redact_arguments(strings(mapping(probe["exec"]).get("command"))))
     else:
         action = "unknown"
     settings = [
@@ -237,8 +237,8 @@ def read_container(raw: JsonObject) -> ContainerSpec:
     return ContainerSpec(
         name=text(raw.get("name")),
         image=text(raw.get("image")),
-        command=tuple(redact(part) for part in strings(raw.get("command"))),
-        args=tuple(redact(part) for part in strings(raw.get("args"))),
+        command=redact_arguments(strings(raw.get("command"))),
+        args=redact_arguments(strings(raw.get("args"))),
         env=_read_env(raw.get("env")),
         env_from=_read_env_from(raw.get("envFrom")),
         requests=string_map(resources.get("requests")),

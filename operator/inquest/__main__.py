@@ -96,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
         help="...or from this Secret's `token`, read through the API (needs get on it; docs/security.md)",
     )
     run.add_argument(
+        "--intake-max-creations-per-minute",
+        type=int,
+        default=60,
+        metavar="N",
+        help="the intake opens at most N Investigations in any minute; past that a new alert group is answered 503 "
+        "with Retry-After and Alertmanager sends it again; 0: no cap (default: 60)",
+    )
+    run.add_argument(
         "--config-map",
         default=os.environ.get("INQUEST_CONFIG_MAP"),
         metavar="NAMESPACE/NAME",
@@ -208,6 +216,7 @@ async def run(arguments: argparse.Namespace) -> None:
             observability.count_watch_restarts()
             metrics_server = await start_metrics_server(observability, arguments.metrics_port)
         if arguments.intake_port is not None:
+            from inquest.intake.limits import IntakeLimits
             from inquest.intake.server import start_configured_intake
 
             intake = await start_configured_intake(
@@ -215,6 +224,8 @@ async def run(arguments: argparse.Namespace) -> None:
                 arguments.intake_port,
                 token_file=arguments.intake_token_file,
                 token_secret=arguments.intake_token_secret,
+                limits=IntakeLimits(arguments.intake_max_creations_per_minute),
+                on_answer=observability.intake_answered if observability else None,
             )
         await kopf.operator(
             registry=registry,
@@ -253,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments.intake_token_secret is None
     ):
         print("--intake-port needs exactly one of --intake-token-file and --intake-token-secret", file=sys.stderr)
+        return 2
+    if arguments.intake_max_creations_per_minute < 0:
+        print("--intake-max-creations-per-minute must be 0 (no cap) or more", file=sys.stderr)
         return 2
     from inquest import config as operator_config
     from inquest.notify.mounted import MountedSecrets

@@ -7,6 +7,7 @@ from here; none of them imports prometheus_client:
 - the service: `answered(verdict, seconds)` for every generation it answers (or fails);
 - the Prometheus client: `prometheus_query(...)`, its optional `on_query` callback, once per request;
 - the notifier: `notification(result)`, its optional `on_outcome` callback, for every delivery outcome;
+- the intake: `intake_answered(status, result)`, its optional `on_answer` callback, for every answer;
 - the cache: read at scrape time from `ClusterCache.statistics()` (a custom collector, nothing is copied);
 - kopf's watches: counted from kopf's own log records (see WatchRestartCounter).
 """
@@ -85,6 +86,13 @@ class Observability:
             ["notifier", "state"],
             registry=self.registry,
         )
+        self.intake_requests = Counter(
+            "inquest_intake_requests",
+            "Answers of the Alertmanager intake, by HTTP status and result: created, updated, unchanged, ignored, "
+            "rejected (4xx), throttled (the creation cap, 503) or failed (Kubernetes, 503).",
+            ["code", "result"],
+            registry=self.registry,
+        )
         if cache is not None:
             self.registry.register(CacheCollector(cache))
 
@@ -108,6 +116,10 @@ class Observability:
     def notification(self, result: DeliveryResult) -> None:
         """The Notifier's `on_outcome` callback."""
         self.notifications.labels(notifier=result.delivery.notifier, state=str(result.state)).inc()
+
+    def intake_answered(self, status: int, result: str) -> None:
+        """The intake's `on_answer` callback."""
+        self.intake_requests.labels(code=str(status), result=result).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

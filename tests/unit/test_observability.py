@@ -135,6 +135,7 @@ def test_the_exposition_parses_and_names_every_metric() -> None:
         "inquest_prometheus_query_duration_seconds": "histogram",
         "inquest_prometheus_query_errors": "counter",
         "inquest_notifications": "counter",
+        "inquest_intake_requests": "counter",
     }
 
 

@@ -5,6 +5,11 @@ a missing or wrong bearer token is 401 (before the body is read), a body over 1 
 JSON is 400, JSON that is not an Alertmanager version 4 payload is 422 naming the field. Only a failure of the
 Kubernetes API (unreachable, forbidden, no CRD) is a 5xx, so that Alertmanager retries it later.
 
+A flood of new alert groups is capped (limits.py): past `max_creations_per_minute` Investigations created in the
+last 60 seconds, a group that has none yet is answered 503 with Retry-After, and Alertmanager sends it again.
+Every 503 carries Retry-After. Every answer is counted through `on_answer(status, result)` (the operator's
+metrics).
+
 A notification for a group without an Investigation creates one (if any alert fires); a repeat rewrites the
 context when its alerts changed and writes nothing when they did not. Notifications of one group are handled one
 at a time, and a conflicting write is retried on the fresh object.
@@ -16,7 +21,7 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +41,7 @@ from inquest.intake.alertmanager import (
     group_digest,
     merge_context,
 )
+from inquest.intake.limits import CreationLimiter, CreationsThrottled, IntakeLimits
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +50,17 @@ WEBHOOK_PATH: Final = "/alertmanager"
 HEALTH_PATH: Final = "/healthz"
 DEFAULT_PORT: Final = 9095
 WRITE_ATTEMPTS: Final = 3
+RETRY_AFTER_SECONDS: Final = 5  # on a 503 from a Kubernetes failure: long enough for a blip to pass
 
 ResultT = TypeVar("ResultT")
 Action = Literal["created", "updated", "unchanged", "ignored"]
+# What each answer was, for the metrics: an Action, or one of these.
+REJECTED: Final = "rejected"  # the request's fault: 4xx
+THROTTLED: Final = "throttled"  # the creation cap: 503 with Retry-After
+FAILED: Final = "failed"  # Kubernetes failed or kept changing: 503 with Retry-After
+
+AnswerCallback = Callable[[int, str], None]
+"""Called once per answer of POST /alertmanager: the HTTP status and what it was (an Action or the above)."""
 
 
 class InvestigationWriter(Protocol):
@@ -79,18 +93,23 @@ class Outcome:
 class IntakeError(Exception):
     """A notification that cannot be taken, with the HTTP status to answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None, result: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after if retry_after is not None or status != 503 else RETRY_AFTER_SECONDS
+        self.result = result or (FAILED if status >= 500 else REJECTED)
 
 
 class IntakeService:
     """Maps notifications to Investigation writes; knows nothing of HTTP."""
 
-    def __init__(self, settings: IntakeSettings, writer: InvestigationWriter) -> None:
+    def __init__(
+        self, settings: IntakeSettings, writer: InvestigationWriter, limits: IntakeLimits | None = None
+    ) -> None:
         self._settings = settings
         self._writer = writer
+        self._limiter = CreationLimiter((limits or IntakeLimits()).max_creations_per_minute)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def receive(self, payload: WebhookPayload) -> Outcome:
@@ -104,7 +123,9 @@ class IntakeService:
                 outcome = await self._write_once(payload, wanted.to_api(), namespace, name)
                 if outcome is not None:
                     return outcome
-        raise IntakeError(503, f"Investigation {namespace}/{name} kept changing under the intake; try again")
+        raise IntakeError(
+            503, f"Investigation {namespace}/{name} kept changing under the intake; try again", retry_after=1
+        )
 
     async def _write_once(
         self, payload: WebhookPayload, body: dict[str, Any], namespace: str, name: str
@@ -115,12 +136,19 @@ class IntakeService:
             if not any(alert.status == AlertStatus.FIRING for alert in payload.alerts):
                 return Outcome("ignored", namespace, name)
             try:
+                slot = self._limiter.reserve()
+            except CreationsThrottled as throttled:
+                message = f"not created: {throttled}; Alertmanager sends it again"
+                raise IntakeError(503, message, throttled.retry_after, THROTTLED) from None
+            try:
                 await self._writer.create_investigation(namespace, body)
             except ApiException as error:
+                self._limiter.give_back(slot)
                 if error.status == 409:  # created meanwhile (by another replica): update it instead
                     return None
                 raise _api_error(error, namespace) from error
             except Exception as error:
+                self._limiter.give_back(slot)
                 raise _unreachable(error) from error
             return Outcome("created", namespace, name)
         metadata = existing.get("metadata") or {}
@@ -194,40 +222,64 @@ def _unreachable(error: Exception) -> IntakeError:
 
 
 def create_app(
-    settings: IntakeSettings, writer: InvestigationWriter, token: str, max_body_bytes: int = MAX_BODY_BYTES
+    settings: IntakeSettings,
+    writer: InvestigationWriter,
+    token: str,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    limits: IntakeLimits | None = None,
+    on_answer: AnswerCallback | None = None,
 ) -> web.Application:
     """The aiohttp application; `token` is the bearer token Alertmanager must send."""
     if not token:
         raise ValueError("the intake needs a non-empty bearer token")
-    service = IntakeService(settings, writer)
+    service = IntakeService(settings, writer, limits)
     expected = token.encode()
     app = web.Application(client_max_size=max_body_bytes)
+
+    def counted(response: web.Response, result: str) -> web.Response:
+        if on_answer is not None:
+            try:
+                on_answer(response.status, result)
+            except Exception:
+                logger.exception("counting an intake answer failed")
+        return response
+
+    def reject(
+        request: web.Request,
+        status: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        field: str | None = None,
+        result: str = REJECTED,
+    ) -> web.Response:
+        return counted(_reject(request, status, message, headers, field), result)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
     async def alertmanager(request: web.Request) -> web.Response:
         if not _authorized(request.headers.get("Authorization", ""), expected):
-            return _reject(request, 401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            return reject(request, 401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
         if request.content_length is not None and request.content_length > max_body_bytes:
-            return _reject(request, 413, f"the body is larger than {max_body_bytes} bytes")
+            return reject(request, 413, f"the body is larger than {max_body_bytes} bytes")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return _reject(request, 413, f"the body is larger than {max_body_bytes} bytes")
+            return reject(request, 413, f"the body is larger than {max_body_bytes} bytes")
         try:
             document = json.loads(body)
         except (ValueError, RecursionError) as error:
-            return _reject(request, 400, f"the body is not JSON: {_first_line(error)}")
+            return reject(request, 400, f"the body is not JSON: {_first_line(error)}")
         try:
             payload = WebhookPayload.model_validate(document)
         except ValidationError as error:
             field, problem = _first_problem(error)
-            return _reject(request, 422, f"{field}: {problem}", field=field)
+            return reject(request, 422, f"{field}: {problem}", field=field)
         try:
             outcome = await service.receive(payload)
         except IntakeError as error:
-            return _reject(request, error.status, error.message)
+            retry = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+            return reject(request, error.status, error.message, retry, result=error.result)
         logger.info(
             "alert group %s: %s Investigation %s/%s",
             clean_text(payload.group_key)[:200],
@@ -235,10 +287,11 @@ def create_app(
             outcome.namespace,
             outcome.name,
         )
-        return web.json_response(
+        answer = web.json_response(
             {"status": outcome.action, "investigation": f"{outcome.namespace}/{outcome.name}"},
             status=201 if outcome.action == "created" else 200,
         )
+        return counted(answer, outcome.action)
 
     app.router.add_get(HEALTH_PATH, healthz)
     app.router.add_post(WEBHOOK_PATH, alertmanager)
@@ -293,9 +346,11 @@ async def start_intake(
     token: str,
     host: str = "0.0.0.0",
     max_body_bytes: int = MAX_BODY_BYTES,
+    limits: IntakeLimits | None = None,
+    on_answer: AnswerCallback | None = None,
 ) -> web.AppRunner:
     """Serves the intake on host:port (0 picks a free port: see `bound_port`); `await runner.cleanup()` stops it."""
-    runner = web.AppRunner(create_app(settings, writer, token, max_body_bytes))
+    runner = web.AppRunner(create_app(settings, writer, token, max_body_bytes, limits, on_answer))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -338,6 +393,8 @@ async def start_configured_intake(
     token_secret: str | None = None,
     settings: IntakeSettings | None = None,
     host: str = "0.0.0.0",
+    limits: IntakeLimits | None = None,
+    on_answer: AnswerCallback | None = None,
 ) -> web.AppRunner:
     """What `python -m inquest run --intake-port` starts: the token from a file or a Secret, then the server.
 
@@ -349,4 +406,6 @@ async def start_configured_intake(
     else:
         assert token_secret is not None
         token = await read_token_secret(backend, token_secret)
-    return await start_intake(settings or IntakeSettings(), backend, port, token=token, host=host)
+    return await start_intake(
+        settings or IntakeSettings(), backend, port, token=token, host=host, limits=limits, on_answer=on_answer
+    )

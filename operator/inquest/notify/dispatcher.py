@@ -1,7 +1,8 @@
 """Sends notifications over HTTP without ever holding up or failing an investigation.
 
-`submit` returns at once: each delivery runs as a background task, its HTTP attempts bounded in number
-(max_concurrency) on ONE shared aiohttp session with per-request timeouts. A failed attempt is retried with
+`submit` returns at once: each delivery runs as a background task, its HTTP attempts bounded in number per
+notifier (max_concurrency each, so a receiver that hangs holds only its own notifier's slots and never delays the
+others) on ONE shared aiohttp session with per-request timeouts. A failed attempt is retried with
 exponential back-off and jitter (a receiver's Retry-After is honoured, up to the maximum back-off) when the failure
 may pass (network errors, timeouts, 408, 425, 429, 5xx); anything else fails at once. Every outcome (Sent, Retrying,
 Failed) goes to the result callback, so the caller can record it.
@@ -135,7 +136,7 @@ class Dispatcher:
         self._settings = settings
         self._on_result = on_result
         self._timing = timing or Timing()
-        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self._slots: dict[str, asyncio.Semaphore] = {}  # per notifier: its requests in flight
         self._session: aiohttp.ClientSession | None = None
         self._sent: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._pending: dict[tuple[str, str], _Job] = {}
@@ -236,7 +237,7 @@ class Dispatcher:
         attempts = 0
         while not job.superseded:
             attempts += 1
-            async with self._semaphore:
+            async with self._notifier_slots(delivery.notifier):
                 outcome = await self._attempt(delivery, job)
             if outcome.ok:
                 self._remember(delivery)
@@ -253,6 +254,12 @@ class Dispatcher:
                 delivery, NotificationState.RETRYING, attempts, f"{outcome.message}; retrying in {delay:.1f}s"
             )
             await self._timing.sleep(delay)
+
+    def _notifier_slots(self, notifier: str) -> asyncio.Semaphore:
+        slots = self._slots.get(notifier)
+        if slots is None:
+            slots = self._slots[notifier] = asyncio.Semaphore(self._settings.max_concurrency)
+        return slots
 
     def _remember(self, delivery: Delivery) -> None:
         self._sent[delivery.key] = delivery.digest
@@ -310,7 +317,9 @@ class Dispatcher:
             connect = min(5.0, self._settings.timeout_seconds)
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._settings.timeout_seconds, connect=connect),
-                connector=aiohttp.TCPConnector(limit=self._settings.max_concurrency),
+                # No pool-wide limit: each notifier's slots bound its own connections, and a shared limit
+                # would let a hanging receiver's requests hold the connections the others need.
+                connector=aiohttp.TCPConnector(limit=0),
                 raise_for_status=False,
             )
         return self._session

@@ -153,7 +153,12 @@ class DeliverySettings(ConfigModel):
     max_attempts: int = Field(default=5, ge=1, le=20)
     initial_backoff_seconds: float = Field(default=1.0, ge=0, le=600)
     max_backoff_seconds: float = Field(default=60.0, ge=0, le=3600)
-    max_concurrency: int = Field(default=4, ge=1, le=64)
+    max_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="HTTP requests in flight at once, per notifier (a hung one holds only its own).",
+    )
     max_pending: int = Field(default=1000, ge=1, le=100_000, description="Deliveries queued or retrying at once.")
     secret_cache_seconds: float = Field(default=60.0, ge=0, le=3600, description="0 reads the Secret every time.")
 

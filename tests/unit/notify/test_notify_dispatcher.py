@@ -250,6 +250,54 @@ async def test_submit_returns_at_once_even_when_the_delivery_hangs() -> None:
     assert harness.results == []
 
 
+async def test_a_hanging_notifier_holds_only_its_own_slots() -> None:
+    in_flight: dict[str, int] = {"hanging": 0, "slack": 0}
+    most: dict[str, int] = {"hanging": 0, "slack": 0}
+    release = asyncio.Event()
+
+    class Hanging(Dispatcher):
+        async def _post(self, request: HttpRequest) -> dispatch._Attempt:
+            notifier = request.url
+            in_flight[notifier] += 1
+            most[notifier] = max(most[notifier], in_flight[notifier])
+            try:
+                if notifier == "hanging":
+                    await release.wait()
+                return OK
+            finally:
+                in_flight[notifier] -= 1
+
+    results: list[DeliveryResult] = []
+    slack_done = asyncio.Event()
+
+    async def record(result: DeliveryResult) -> None:
+        results.append(result)
+        if sum(1 for result in results if result.delivery.notifier == "slack") == 6:
+            slack_done.set()
+
+    def to(notifier: str) -> Callable[[], object]:
+        async def prepare() -> HttpRequest:
+            return HttpRequest(notifier, {})
+
+        return prepare
+
+    dispatcher = Hanging(DeliverySettings(max_concurrency=2), record)
+    for index in range(6):
+        dispatcher.submit(delivery(uid=f"uid-{index}", notifier="hanging", prepare=to("hanging")))
+    for index in range(6):
+        dispatcher.submit(delivery(uid=f"uid-{index}", notifier="slack", prepare=to("slack")))
+    # Every slack notice is sent while the hanging receiver still holds both of its own slots.
+    async with asyncio.timeout(2):
+        await slack_done.wait()
+    assert in_flight["hanging"] == 2
+    assert all(result.state == NotificationState.SENT for result in results)
+    release.set()
+    await dispatcher.wait_idle()
+    await dispatcher.close()
+    assert most["hanging"] == 2
+    assert len(results) == 12
+
+
 async def test_beyond_max_pending_a_delivery_is_dropped_and_reported() -> None:
     harness = Harness(maxPending=1)
     gate = asyncio.Event()
@@ -311,3 +359,18 @@ async def test_a_broken_result_callback_does_not_break_delivery() -> None:
 def test_messages_never_carry_secrets_or_control_characters() -> None:
     cleaned = dispatch._clean("Cannot connect to https://h/T/B/secret-token\r\n\tplease", ("secret-token", "ab"))
     assert cleaned == "Cannot connect to https://h/T/B/[redacted] please"
+
+
+async def test_what_was_sent_is_remembered_up_to_a_cap_and_what_is_let_go_is_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dispatch, "MAX_REMEMBERED", 3)
+    harness = Harness()
+    for index in range(5):
+        harness.dispatcher.submit(delivery("d1", uid=f"uid-{index}"))
+        await harness.dispatcher.wait_idle()
+    assert harness.dispatcher.forgotten == 2
+    assert harness.dispatcher.notifiers_sent("uid-0") == []
+    assert harness.dispatcher.notifiers_sent("uid-4") == ["slack"]
+    # Let go, so the same content for the oldest one is sent again: the cost of the cap, counted above.
+    assert harness.dispatcher.submit(delivery("d1", uid="uid-0")) == Submission.QUEUED

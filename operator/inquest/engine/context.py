@@ -74,6 +74,8 @@ class DataSources:
     services_without_request_metrics: tuple[ObjectRef, ...] = ()
     # Namespaces where Prometheus has no request series at all (said once, not Service by Service).
     namespaces_without_request_metrics: tuple[str, ...] = ()
+    # Some queries failed or came back partial (Prometheus warnings): the metrics seen may lack what matters.
+    metrics_incomplete: bool = False
     notes: tuple[str, ...] = ()
 
     @property

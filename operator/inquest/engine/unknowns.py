@@ -65,8 +65,11 @@ def data_gaps(ctx: EvidenceContext) -> tuple[DataGaps, list[str]]:
         incomplete = True
     gaps = DataGaps(
         events_missing=not sources.events_available,
-        # A Prometheus that answers but holds no request series for the namespace shows no more than none.
-        metrics_missing=not sources.metrics_available or bool(sources.namespaces_without_request_metrics),
+        # A Prometheus that answers but holds no request series for the namespace shows no more than none; one
+        # that failed some queries or warned of partial data may hide the very signal that matters.
+        metrics_missing=not sources.metrics_available
+        or bool(sources.namespaces_without_request_metrics)
+        or sources.metrics_incomplete,
         journal_incomplete=incomplete,
         unavailable_kinds=len(sources.unavailable_kinds),
     )

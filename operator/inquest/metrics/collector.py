@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from inquest.clients.prometheus import PrometheusClient, QueryResult, RangeQuery
+from inquest.clients.prometheus import PrometheusClient, PrometheusSettings, QueryResult, RangeQuery
 from inquest.engine.context import DataSources
 from inquest.engine.snapshot import ClusterSnapshot
 from inquest.metrics.catalog import DEFAULT_CATALOG, Catalog, Plan, PlannedQuery, plan_queries
@@ -49,9 +49,24 @@ class Collection:
             prometheus_reachable=True,
             services_without_request_metrics=analysis.services_without_request_metrics,
             namespaces_without_request_metrics=analysis.namespaces_without_request_metrics,
+            metrics_incomplete=analysis.incomplete_queries > 0,
             notes=tuple(dict.fromkeys(notes)),
         )
         return analysis, sources
+
+
+def unusable_message(settings: PrometheusSettings, error: str) -> str:
+    """Why no metric was checked, naming the kind of failure: the fixes differ (a timeout, a refused connection,
+    an error status, an answer that is not the API's)."""
+    where = settings.url
+    if error.startswith(("timeout", "not run: the budget ran out")):
+        timeout = f"{settings.query_timeout_seconds:g}s"
+        return f"Prometheus unreachable at {where} (no answer within {timeout}): metrics not checked."
+    if error.startswith(("HTTP ", "query failed")):
+        return f"Prometheus at {where} answered with an error ({error}): metrics not checked."
+    if error.startswith(("invalid JSON", "unexpected response shape")):
+        return f"Prometheus at {where} gave an invalid answer ({error}): metrics not checked."
+    return f"Prometheus unreachable at {where} ({error}): metrics not checked."
 
 
 class MetricsCollector:
@@ -73,13 +88,14 @@ class MetricsCollector:
         # that appeared minutes ago is queried rather than reported "not in Prometheus".
         expected = {metric for template in self._catalog.templates if template.enabled for metric in template.metrics}
         families = await client.metric_names(budget_seconds=remaining(), expected=expected)
-        if families is None and not await client.ping(budget_seconds=remaining()):
-            return Collection(
-                configured=True,
-                failure=f"Prometheus unreachable at {client.settings.url} (no answer within "
-                f"{client.settings.query_timeout_seconds:g}s): metrics not checked.",
-                elapsed_seconds=time.monotonic() - started,
-            )
+        if families is None:
+            probe = await client.query("1", budget_seconds=remaining())
+            if probe.error is not None:
+                return Collection(
+                    configured=True,
+                    failure=unusable_message(client.settings, probe.error),
+                    elapsed_seconds=time.monotonic() - started,
+                )
         plan = plan_queries(self._catalog, families, namespaces, window_start, window_end)
         range_queries = [RangeQuery(q.query, q.start, q.end, q.step_seconds) for q in plan.queries]
         answers = await client.run_batch(range_queries, budget_seconds=remaining()) if range_queries else []

@@ -41,6 +41,7 @@ _MAX_NAMES = 3
 _FINISHED = frozenset({"Succeeded", "Failed"})  # finished pods stop exporting metrics by design
 # The callee lost at least this share of what its callers see failing: those requests never reached it.
 _LOST_SHARE = 0.5
+_MAX_WARNING_CHARS = 200
 
 
 class ResultLike(Protocol):
@@ -55,6 +56,9 @@ class ResultLike(Protocol):
     @property
     def partial(self) -> bool: ...
 
+    @property
+    def warnings(self) -> Sequence[str]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class QueryOutcome:
@@ -63,6 +67,7 @@ class QueryOutcome:
     series: Sequence[tuple[Mapping[str, str], Sequence[tuple[float, float]]]] = ()
     error: str | None = None
     partial: bool = False
+    warnings: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +76,20 @@ class MetricsAnalysis:
     edges: tuple[MetricEdge, ...] = ()
     notes: tuple[str, ...] = ()  # for DataSources.notes: every gap and contradiction, said plainly
     services_without_request_metrics: tuple[ObjectRef, ...] = ()
-    namespaces_without_request_metrics: tuple[str, ...] = ()  # no request series at all (one note each)
+    # No request series at all, or only failed or partial answers: request metrics there cannot clear anything.
+    namespaces_without_request_metrics: tuple[str, ...] = ()
+    # Queries of the window that failed or came back partial: what was seen may be missing what matters.
+    incomplete_queries: int = 0
 
 
 def label(ref: ObjectRef) -> str:
     return f"{ref.kind} {ref.namespace}/{ref.name}" if ref.namespace else f"{ref.kind} {ref.name}"
+
+
+def _shorten(text: str) -> str:
+    """A server's own words (a warning) in one line of bounded length."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= _MAX_WARNING_CHARS else flat[: _MAX_WARNING_CHARS - 1] + "…"
 
 
 def _clock(moment: float) -> str:
@@ -276,7 +290,10 @@ class _Analysis:
         self.targets_down: dict[tuple[ObjectRef, str], list[float]] = defaultdict(list)
         self.request_namespaces: set[str] = set()  # namespaces where a request query ran and answered
         self.request_seen: set[str] = set()  # namespaces where request series came back
-        self.request_blind: list[str] = []  # namespaces with no request series at all
+        self.request_blind: list[str] = []  # namespaces with no request series, or only incomplete ones
+        # Namespaces where a request query failed or came back partial: what came back cannot clear a change.
+        self.request_incomplete: set[str] = set()
+        self.incomplete_queries = 0
         self.signals: dict[tuple[ObjectRef, str], MetricSignal] = {}
         self.snapshot_namespaces = snapshot.namespaces()
 
@@ -296,9 +313,12 @@ class _Analysis:
                 if not planned.previous_day:
                     reason = result.error if result is not None and result.error else "not answered"
                     failures[f"{template.group} in {where}"].append(f"{template.name}: {reason}")
+                    self._incomplete(template, planned)
                 continue
             if result.partial and not planned.previous_day:
-                self.notes.append(f"Prometheus returned partial data for {template.name} in {where}.")
+                warning = f" (warning: {_shorten(result.warnings[0])})" if result.warnings else ""
+                self.notes.append(f"Prometheus returned partial data for {template.name} in {where}{warning}.")
+                self._incomplete(template, planned)
             if template.kind == Kind.REQUESTS and planned.namespace is not None and not planned.previous_day:
                 self.request_namespaces.add(planned.namespace)
             for labels, samples in result.series:
@@ -307,6 +327,11 @@ class _Analysis:
             self.notes.append(
                 f"Prometheus queries for {what} failed ({'; '.join(reasons[:2])}): those signals are unknown."
             )
+
+    def _incomplete(self, template: QueryTemplate, planned: PlannedQuery) -> None:
+        self.incomplete_queries += 1
+        if template.kind == Kind.REQUESTS and planned.namespace is not None:
+            self.request_incomplete.add(planned.namespace)
 
     def _aliased(self, labels: Mapping[str, str]) -> dict[str, str]:
         renamed = dict(labels)
@@ -591,7 +616,7 @@ class _Analysis:
                 covered |= {unit.key.subject, self.resolver.identity(unit.key.subject)}
         missing: list[ObjectRef] = []
         for namespace in self.plan.namespaces:
-            if namespace not in self.request_seen:
+            if namespace not in self.request_seen or namespace in self.request_incomplete:
                 self.request_blind.append(namespace)
             if namespace not in self.request_namespaces:
                 continue
@@ -670,4 +695,5 @@ def build_signals(
         notes=tuple(dict.fromkeys(analysis.notes)),
         services_without_request_metrics=tuple(uncovered),
         namespaces_without_request_metrics=tuple(analysis.request_blind),
+        incomplete_queries=analysis.incomplete_queries,
     )

@@ -219,6 +219,22 @@ def test_a_prometheus_without_request_series_for_the_namespace_counts_as_missing
     assert not missing(DataSources(**reachable))
 
 
+def test_failed_or_partial_metric_queries_lower_the_confidence_of_what_they_support() -> None:
+    whole = DataSources(prometheus_configured=True, prometheus_reachable=True)
+    incomplete = DataSources(prometheus_configured=True, prometheus_reachable=True, metrics_incomplete=True)
+    assert data_gaps(context(shop_app("web"), sources=incomplete))[0].metrics_missing
+    assert not data_gaps(context(shop_app("web"), sources=whole))[0].metrics_missing
+
+    def top(sources: DataSources) -> int:
+        objects = [*_front(), *_payments(status(ready=True))]
+        metrics = [signal(ref("Service", "payments"), "error_rate", 6.0, magnitude=30.0)]
+        report = _ask(context(objects, _rolled_out(), metrics=metrics, sources=sources), target="payments")
+        assert report.findings[0].category == Category.BAD_ROLLOUT, report
+        return report.findings[0].confidence
+
+    assert top(incomplete) < top(whole)
+
+
 def test_expired_events_are_an_unknown_for_old_windows() -> None:
     report = _ask(context(shop_app("web"), start=0, end=30, now=240))
     assert any("Events before" in line for line in report.unknowns)

@@ -454,6 +454,36 @@ def test_partial_answers_are_noted() -> None:
     assert "Prometheus returned partial data for cpu_throttling in namespace shop." in analyse(answers).notes
 
 
+def test_a_partial_answer_quotes_the_servers_warning_and_counts_as_incomplete() -> None:
+    answers = failing_payments(Answers(plan(NO_HISTORY)))
+    warning = "store  eu-1\ndid not answer " + "x" * 300
+    answers[answers.query("cpu_throttling")] = QueryOutcome(partial=True, warnings=(warning,))
+    analysis = analyse(answers)
+    [note] = [note for note in analysis.notes if note.startswith("Prometheus returned partial data")]
+    assert note.startswith(
+        "Prometheus returned partial data for cpu_throttling in namespace shop (warning: store eu-1 did"
+    )
+    assert len(note) < 300
+    assert note.endswith("…).")
+    assert analysis.incomplete_queries == 1
+    assert analysis.namespaces_without_request_metrics == ()  # request metrics came back whole
+
+
+def test_request_metrics_that_came_back_partial_or_failed_cannot_clear_the_namespace() -> None:
+    whole = analyse(failing_payments(Answers(plan(NO_HISTORY))))
+    assert (whole.incomplete_queries, whole.namespaces_without_request_metrics) == (0, ())
+    partial = failing_payments(Answers(plan(NO_HISTORY)))
+    planned = partial.query("http_requests")
+    partial[planned] = QueryOutcome(series=partial[planned].series, partial=True, warnings=("a store timed out",))
+    analysis = analyse(partial)
+    assert only(analysis, Signal.ERROR_RATE).ref == PAYMENTS  # what came back is still read
+    assert (analysis.incomplete_queries, analysis.namespaces_without_request_metrics) == (1, (NS,))
+    failed = failing_payments(Answers(plan(NO_HISTORY)))
+    failed[failed.query("istio_requests")] = QueryOutcome(error="HTTP 503: unavailable")
+    analysis = analyse(failed)
+    assert (analysis.incomplete_queries, analysis.namespaces_without_request_metrics) == (1, (NS,))
+
+
 def test_discovery_gaps_become_notes() -> None:
     answers = Answers(plan(NO_HISTORY, families={"up"}))
     notes = analyse(answers).notes

@@ -176,3 +176,40 @@ def test_the_operator_refuses_to_start_when_a_notifier_secret_is_not_mounted(
     assert lines[0].startswith(f"--notify-config {notify}: notifiers[1].secretRef (notifier pagerduty): ")
     assert f"is mounted at {secrets / SECRET} but has no key pagerduty-key" in lines[0]
     assert os.environ["INQUEST_SECRETS_DIR"] == str(secrets)  # the ConfigMap's secretKeyRefs resolve there too
+
+
+def test_a_configmap_change_naming_an_unmounted_secret_is_refused_naming_the_field_and_notifier(
+    secrets_dir: Path,
+) -> None:
+    from inquest import config as operator_config
+    from inquest.configmap import ConfigMapReference, LiveConfig
+
+    live = LiveConfig(
+        ConfigMapReference(NAMESPACE, "inquest-config"),
+        service=None,  # type: ignore[arg-type]
+        writer=None,  # type: ignore[arg-type]
+        secrets=MountedSecrets(secrets_dir, NAMESPACE),
+    )
+    settings = operator_config.load_config(yaml_text({"notifications": config_document()}))
+    with pytest.raises(operator_config.ConfigError) as raised:
+        live.notifier_for(settings)
+    assert raised.value.fields == (
+        "notifications.notifiers[1].secretRef",
+        "notifications.notifiers[2].secretRef",
+        "notifications.notifiers[2].headers[0].secretRef",
+    )
+    assert "notifier pagerduty: " in str(raised.value)
+    # Once mounted, the same configuration gives a notifier.
+    mount(
+        secrets_dir,
+        SECRET,
+        {"slack-url": "u", "pagerduty-key": "k", "servicenow-url": "u", "servicenow-auth": "a"},
+        version="v2",
+    )
+    assert live.notifier_for(settings) is not None
+
+
+def yaml_text(document: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(document)

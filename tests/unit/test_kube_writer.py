@@ -121,3 +121,28 @@ def test_event_names_differ_by_key_and_uid_and_fit_the_api_limit() -> None:
 )
 def test_what_counts_as_transient(error: Exception, expected: bool) -> None:
     assert transient(error) is expected
+
+
+async def test_a_forbidden_answer_is_retried_briefly_as_a_restarted_api_server_warms_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = Scripted(client.ApiException(status=403), client.ApiException(status=401), None)
+    await writer_with(api).post_event(INVOLVED, "NoFaultFound", "x", key="generation-1")
+    assert len(api.calls) == 3
+    # ...but not for long: a real lack of RBAC fails within WARMING_UP_RETRY_SECONDS, not the whole deadline.
+    clock = iter(range(0, 1000, 4))
+    monkeypatch.setattr("inquest.clients.kube._monotonic", lambda: float(next(clock)))
+    forbidden = Scripted(*[client.ApiException(status=403)] * 100)
+    with pytest.raises(client.ApiException):
+        await writer_with(forbidden, retry_seconds=60).post_event(INVOLVED, "NoFaultFound", "x")
+    # Each failure reads a clock 4 s later: forbidden from 4 s, so 8 and 12 are inside the 10 s and 16 is not.
+    assert len(forbidden.calls) == 4
+
+
+async def test_the_warm_up_allowance_starts_at_the_first_forbidden_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An API server down for a while, then back but still filling its RBAC cache: the 403 comes late in the write.
+    clock = iter(range(0, 1000, 4))
+    monkeypatch.setattr("inquest.clients.kube._monotonic", lambda: float(next(clock)))
+    api = Scripted(refused(), refused(), refused(), client.ApiException(status=403), None)
+    await writer_with(api, retry_seconds=60).post_event(INVOLVED, "NoFaultFound", "x", key="generation-1")
+    assert len(api.calls) == 5

@@ -3,9 +3,9 @@
 Why not kopf's indexes: kopf holds an operator-wide readiness barrier with one toggle per listed object, and
 every change to it wakes every waiting worker, so start-up grows with the square of the objects listed (over a
 minute for 5,000 Events on two cores). These informers list in pages, then watch from the list's
-resourceVersion with bookmarks. A 410 Gone or a broken connection relists; objects that vanished meanwhile are
-forgotten. Each (resource, namespace) has its own thread, because the official client is synchronous; they only
-read and parse, and hand batches to the event loop, which alone touches the cache.
+resourceVersion with bookmarks. A broken connection resumes the watch; a 410 Gone relists, and objects that
+vanished meanwhile are forgotten. Each (resource, namespace) has its own thread, because the official client is
+synchronous; they only read and parse, and hand batches to the event loop, which alone touches the cache.
 """
 
 from __future__ import annotations
@@ -96,19 +96,27 @@ class ResourceInformer:
 
     def run(self) -> None:
         failures = 0
+        version: str | None = None  # None: list first
         while not self._stop.is_set():
             try:
-                version = self._list()
-                failures = 0
+                if version is None:
+                    version = self._list()
+                    failures = 0
                 while not self._stop.is_set():
                     version = self._watch(version)
+                    failures = 0
             except Gone:
                 logger.info("watch of %s expired (410 Gone); relisting", self.scope.label)
                 self._restarted("expired")
-            except Exception as error:  # a broken connection, an API server restart, a 5xx: relist after a pause
+                version = None
+            except Exception as error:
+                # A broken connection, an API server restart, a 5xx: like client-go's reflector, resume the watch
+                # from the last version seen after a pause (the server replays what was missed, or answers 410
+                # Gone when it no longer can, e.g. after its own restart), and relist only then.
                 delay = RETRY_DELAYS_SECONDS[min(failures, len(RETRY_DELAYS_SECONDS) - 1)]
                 failures += 1
-                logger.warning("watch of %s failed (%s); relisting in %gs", self.scope.label, _describe(error), delay)
+                then = "relisting" if version is None else "resuming the watch"
+                logger.warning("watch of %s failed (%s); %s in %gs", self.scope.label, _describe(error), then, delay)
                 self._restarted("error")
                 self._stop.wait(delay)
 

@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 # An API server restart takes seconds; a minute covers it with room, and still ends a write that cannot land.
 WRITE_RETRY_SECONDS = 60.0
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A restarted API server answers 401/403 until its authenticator and RBAC caches are filled (measured in the lab:
+# under a second); retried briefly, so a real misconfiguration still fails fast.
+WARMING_UP_STATUSES = frozenset({401, 403})
+WARMING_UP_RETRY_SECONDS = 10.0
 MAX_EVENT_NAME = 253
 
 
@@ -92,17 +96,26 @@ class KubeWriter:
 
     async def _write(self, call: Callable[[], ResultT], what: str) -> ResultT:
         """A write, retried with backoff (0.25 s doubling to 4 s) while its failures are transient and the deadline
-        allows; the last failure is raised."""
-        deadline = time.monotonic() + self._retry_seconds
+        allows; 401/403 only for WARMING_UP_RETRY_SECONDS from the first one. The last failure is raised."""
+        deadline = _monotonic() + self._retry_seconds
+        forbidden_since: float | None = None
         delay = 0.25
         while True:
             try:
                 return await self._run(call)
             except Exception as error:
-                if not transient(error) or time.monotonic() + delay > deadline:
+                now = _monotonic()
+                limit = deadline
+                if isinstance(error, client.ApiException) and error.status in WARMING_UP_STATUSES:
+                    forbidden_since = now if forbidden_since is None else forbidden_since
+                    limit = min(deadline, forbidden_since + WARMING_UP_RETRY_SECONDS)
+                elif not transient(error):
                     raise
-                logger.warning("%s failed (%s); retrying in %.2f s", what, _short(error), delay)
-            await asyncio.sleep(delay)
+                if now >= limit:
+                    raise
+                pause = min(delay, limit - now)
+                logger.warning("%s failed (%s); retrying in %.2f s", what, _short(error), pause)
+            await asyncio.sleep(pause)
             delay = min(delay * 2, 4.0)
 
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
@@ -214,6 +227,10 @@ class KubeWriter:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._api_client.close()
+
+
+def _monotonic() -> float:
+    return time.monotonic()
 
 
 def _short(error: BaseException) -> str:

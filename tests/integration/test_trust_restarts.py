@@ -222,10 +222,12 @@ def test_a_killed_operator_answers_every_generation_exactly_once(restarts: Resta
     )  # fmt: skip
     world.proxy.set_fault(Healthy())
     world.receiver.refusing = False
+    restarted_at = time.monotonic()
     world.start()
 
     everything = [*names, *later]
     wait_for(lambda: set(everything) <= set(world.answered()) or None, "every generation answered", timeout=60)
+    print(f"all {len(everything)} answered {time.monotonic() - restarted_at:.1f} s after the restart began")
     time.sleep(2)  # time for any duplicate to show up
     investigations = world.investigations()
     events = world.answer_events()
@@ -293,8 +295,10 @@ def test_an_api_server_restart_mid_investigation_loses_nothing(restarts: Restart
     time.sleep(SLOW_PROMETHEUS_SECONDS + 2)
     compact_etcd(world.lab)  # the history the watches would resume from is gone when the API server is back
     world.lab.start_component("kube-apiserver")
+    back_at = time.monotonic()
     world.proxy.set_fault(Healthy())
     wait_for(lambda: set(names) <= set(world.answered()) or None, "every answer after the restart", timeout=90)
+    print(f"all {len(names)} answered {time.monotonic() - back_at:.1f} s after the API server was ready again")
     investigations = world.investigations()
     events = world.answer_events()
     for name in names:

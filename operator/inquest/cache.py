@@ -16,15 +16,26 @@ from inquest.engine.reconstruct import records_from_events, records_from_replica
 from inquest.engine.refs import ObjectRef
 
 DEFAULT_EVENTS_PER_NAMESPACE = 5000
+# All rings together: 20 namespaces' full rings. Without it, memory grows with the number of namespaces.
+DEFAULT_MAX_EVENTS = 100_000
 DEFAULT_EVENT_RETENTION = timedelta(hours=24)
+# How often every ring is checked for expired Events: a ring that receives nothing (its namespace was deleted,
+# or went quiet) is otherwise only pruned when its next Event arrives, that is never.
+EVENT_SWEEP_INTERVAL = timedelta(minutes=1)
 
 
 @dataclass
 class CacheStatistics:
     objects_by_kind: dict[str, int] = field(default_factory=dict)
     events: int = 0
+    # Dropped for any reason: their namespace's ring full, all rings together full, or older than the retention.
     events_evicted: int = 0
     journal_records: int = 0
+    journal_evicted: int = 0
+    # Namespaces the cache holds anything for (objects or Events); those emptied are let go.
+    namespaces: int = 0
+    # Watch updates of objects already held (not Events), by kind: the informers' traffic as the cache saw it.
+    updates_by_kind: dict[str, int] = field(default_factory=dict)
 
 
 class ClusterCache:
@@ -35,6 +46,7 @@ class ClusterCache:
         journal: ChangeJournal | None = None,
         events_per_namespace: int = DEFAULT_EVENTS_PER_NAMESPACE,
         event_retention: timedelta = DEFAULT_EVENT_RETENTION,
+        max_events: int = DEFAULT_MAX_EVENTS,
     ) -> None:
         self.journal = journal if journal is not None else ChangeJournal()
         self.started = datetime.now(UTC)
@@ -43,7 +55,11 @@ class ClusterCache:
         self._events: dict[str, OrderedDict[str, Event]] = defaultdict(OrderedDict)
         self._events_per_namespace = events_per_namespace
         self._event_retention = event_retention
+        self._max_events = max_events
+        self._event_count = 0
         self._events_evicted = 0
+        self._last_sweep: datetime | None = None
+        self._updates_by_kind: dict[str, int] = defaultdict(int)
         self.live = False
 
     def go_live(self) -> None:
@@ -73,6 +89,8 @@ class ClusterCache:
         previous = self._objects.get(ref)
         self._objects[ref] = projection
         self._by_namespace[ref.namespace].add(ref)
+        if previous is not None:
+            self._updates_by_kind[ref.kind] += 1
         # Objects in the initial listing existed before inquest watched: state, not a change.
         if self.live or previous is not None:
             self.journal.record(previous, projection, moment)
@@ -84,9 +102,19 @@ class ClusterCache:
             return
         ref = projection.ref
         previous = self._objects.pop(ref, None)
-        self._by_namespace[ref.namespace].discard(ref)
+        self._unindex(ref)
         if previous is not None:
             self.journal.record(previous, None, now or datetime.now(UTC))
+
+    def _unindex(self, ref: ObjectRef) -> None:
+        """Drops the reference from its namespace's index, and the namespace once it is empty: namespaces come
+        and go (one per CI run), and an empty set left for each would grow without end."""
+        refs = self._by_namespace.get(ref.namespace)
+        if refs is None:
+            return
+        refs.discard(ref)
+        if not refs:
+            del self._by_namespace[ref.namespace]
 
     def forget_missing(
         self, kind: str, namespace: str | None, listed: Iterable[Mapping[str, object]], now: datetime | None = None
@@ -110,7 +138,7 @@ class ClusterCache:
         moment = now or datetime.now(UTC)
         for ref in stale:
             previous = self._objects.pop(ref)
-            self._by_namespace[ref.namespace].discard(ref)
+            self._unindex(ref)
             self.journal.record(previous, None, moment)
         return len(stale)
 
@@ -120,12 +148,36 @@ class ClusterCache:
         # Filed under the namespace of what they are about: a Node's events live in `default` but concern all.
         ring = self._events[event.involved.namespace]
         key = uid or f"{event.meta.namespace}/{event.meta.name}"
-        ring.pop(key, None)
+        if ring.pop(key, None) is None:
+            self._event_count += 1
         ring[key] = event
         cutoff = now - self._event_retention
         while ring and (len(ring) > self._events_per_namespace or _older_than(next(iter(ring.values())), cutoff)):
-            ring.popitem(last=False)
-            self._events_evicted += 1
+            self._drop_oldest(ring)
+        while self._event_count > self._max_events:
+            # The busiest namespace pays: a quiet namespace's few Events are the rarer evidence.
+            self._drop_oldest(max(self._events.values(), key=len))
+        if self._last_sweep is None or now - self._last_sweep >= EVENT_SWEEP_INTERVAL:
+            self._last_sweep = now
+            self.expire_events(now)
+
+    def _drop_oldest(self, ring: OrderedDict[str, Event]) -> None:
+        ring.popitem(last=False)
+        self._event_count -= 1
+        self._events_evicted += 1
+
+    def expire_events(self, now: datetime | None = None) -> int:
+        """Drops the Events older than the retention from every ring, and the rings left empty; returns how many.
+        Called on its own once a minute (of Event time) as Events arrive."""
+        cutoff = (now or datetime.now(UTC)) - self._event_retention
+        before = self._events_evicted
+        for namespace in list(self._events):
+            ring = self._events[namespace]
+            while ring and _older_than(next(iter(ring.values())), cutoff):
+                self._drop_oldest(ring)
+            if not ring:
+                del self._events[namespace]
+        return self._events_evicted - before
 
     def projections(self, namespaces: Iterable[str]) -> list[Projection]:
         """Objects in these namespaces, plus every cluster-scoped one (nodes)."""
@@ -148,9 +200,12 @@ class ClusterCache:
             by_kind[ref.kind] += 1
         return CacheStatistics(
             objects_by_kind=dict(by_kind),
-            events=sum(len(ring) for ring in self._events.values()),
+            events=self._event_count,
             events_evicted=self._events_evicted,
             journal_records=len(self.journal),
+            journal_evicted=self.journal.evicted_count,
+            namespaces=len({*self._by_namespace, *self._events} - {""}),
+            updates_by_kind=dict(self._updates_by_kind),
         )
 
 

@@ -9,6 +9,7 @@ from here; none of them imports prometheus_client:
 - the notifier: `notification(result)`, its optional `on_outcome` callback, for every delivery outcome;
 - the intake: `intake_answered(status, result)`, its optional `on_answer` callback, for every answer;
 - the cache: read at scrape time from `ClusterCache.statistics()` (a custom collector, nothing is copied);
+- the informers: `informer_restarted(...)` and `informer_stalled(...)`, from their threads;
 - kopf's watches: counted from kopf's own log records (see WatchRestartCounter).
 """
 
@@ -68,6 +69,12 @@ class Observability:
             ["resource", "reason"],
             registry=self.registry,
         )
+        self.informer_stalls = Counter(
+            "inquest_informer_stalls",
+            "Times an informer waited because the cache had too many of its deliveries still to apply, by resource.",
+            ["resource"],
+            registry=self.registry,
+        )
         self.query_duration = Histogram(
             "inquest_prometheus_query_duration_seconds",
             "Duration of the requests sent to Prometheus (failed ones included).",
@@ -113,6 +120,10 @@ class Observability:
         """The informers' restart hook; called from their threads (prometheus_client is thread-safe)."""
         self.informer_restarts.labels(resource=resource, reason=reason).inc()
 
+    def informer_stalled(self, resource: str) -> None:
+        """The informers' back-pressure hook; called from their threads."""
+        self.informer_stalls.labels(resource=resource).inc()
+
     def notification(self, result: DeliveryResult) -> None:
         """The Notifier's `on_outcome` callback."""
         self.notifications.labels(notifier=result.delivery.notifier, state=str(result.state)).inc()
@@ -155,7 +166,12 @@ class CacheCollector(Collector):
             GaugeMetricFamily("inquest_cache_objects", "Objects held in the cache, by kind.", labels=["kind"]),
             GaugeMetricFamily("inquest_cache_events", "Kubernetes Events held in the cache's rings."),
             CounterMetricFamily("inquest_cache_events_evicted", "Events dropped from full or expired rings."),
+            GaugeMetricFamily("inquest_cache_namespaces", "Namespaces the cache holds objects or Events for."),
+            CounterMetricFamily(
+                "inquest_cache_updates_observed", "Watch updates of objects already cached, by kind.", labels=["kind"]
+            ),
             GaugeMetricFamily("inquest_journal_records", "Records in the change journal."),
+            CounterMetricFamily("inquest_journal_records_evicted", "Journal records dropped for its age or count cap."),
         ]
 
     def collect(self) -> Iterator[Metric]:
@@ -173,7 +189,23 @@ class CacheCollector(Collector):
             value=statistics.events_evicted,
         )
         yield GaugeMetricFamily(
+            "inquest_cache_namespaces",
+            "Namespaces the cache holds objects or Events for.",
+            value=statistics.namespaces,
+        )
+        updates = CounterMetricFamily(
+            "inquest_cache_updates_observed", "Watch updates of objects already cached, by kind.", labels=["kind"]
+        )
+        for kind, count in sorted(statistics.updates_by_kind.items()):
+            updates.add_metric([kind], count)
+        yield updates
+        yield GaugeMetricFamily(
             "inquest_journal_records", "Records in the change journal.", value=statistics.journal_records
+        )
+        yield CounterMetricFamily(
+            "inquest_journal_records_evicted",
+            "Journal records dropped for its age or count cap.",
+            value=statistics.journal_evicted,
         )
 
 

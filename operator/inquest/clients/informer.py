@@ -30,11 +30,15 @@ CONNECT_TIMEOUT_SECONDS = 10
 # A watch that is silent longer than this is dead (the server sends bookmarks about every minute).
 READ_TIMEOUT_SECONDS = WATCH_TIMEOUT_SECONDS + 30
 RETRY_DELAYS_SECONDS = (0.5, 1, 2, 4, 8, 15)
+# Objects handed to the event loop and not applied yet, over all informers. Past it an informer waits: its watch
+# buffers in the socket and the API server, not in this process (10,000 pods are about 50 MiB of parsed JSON).
+MAX_PENDING_OBJECTS = 10_000
 METADATA_ONLY_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 Delivery = tuple[str, dict[str, Any]]  # (ADDED | MODIFIED | DELETED | LISTED, object)
 RestartHook = Callable[[str, str], None]  # (resource, reason: expired | error)
+StallHook = Callable[[str], None]  # (resource)
 
 
 class Gone(Exception):
@@ -208,6 +212,11 @@ class ResourceInformer:
         return item
 
 
+def _objects_in(batch: list[Delivery]) -> int:
+    """Whole objects in a batch; the names of a LISTED end count as nothing (they are a few bytes each)."""
+    return sum(1 for kind, _ in batch if kind != "LISTED")
+
+
 def _name_only(item: dict[str, Any]) -> dict[str, Any]:
     metadata = item.get("metadata") or {}
     return {"metadata": {"namespace": metadata.get("namespace"), "name": metadata.get("name")}}
@@ -230,6 +239,36 @@ def _describe(error: Exception) -> str:
     return text[:300] if isinstance(error, HttpError) else f"{type(error).__name__}: {text[:200]}"
 
 
+class PendingLimit:
+    """Counts the objects handed to the event loop and not yet applied; `reserve` waits while the count would
+    pass the limit (a batch larger than the limit alone still passes, when nothing else is pending)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pending = 0
+        self.stalls = 0
+        self._condition = threading.Condition()
+
+    def reserve(self, count: int, stop: threading.Event, on_wait: Callable[[], None] | None = None) -> bool:
+        """Returns whether it had to wait; `on_wait` is called once, as the wait begins."""
+        waited = False
+        with self._condition:
+            while self.pending and self.pending + count > self.limit and not stop.is_set():
+                if not waited:
+                    waited = True
+                    self.stalls += 1
+                    if on_wait is not None:
+                        on_wait()
+                self._condition.wait(0.5)
+            self.pending += count
+        return waited
+
+    def release(self, count: int) -> None:
+        with self._condition:
+            self.pending -= count
+            self._condition.notify_all()
+
+
 class CacheFeed:
     """Runs the informers and applies their deliveries to the cache on the event loop.
 
@@ -243,11 +282,15 @@ class CacheFeed:
         resources: Sequence[WatchedResource],
         namespaces: Sequence[str] | None = None,
         on_restart: RestartHook | None = None,
+        on_stall: StallHook | None = None,
+        max_pending_objects: int = MAX_PENDING_OBJECTS,
     ) -> None:
         self.cache = cache
         self._api = api_client
         self._scopes = scopes(resources, namespaces)
         self._on_restart = on_restart
+        self._on_stall = on_stall
+        self.pending = PendingLimit(max_pending_objects)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._listed: set[Scope] = set()
@@ -270,11 +313,26 @@ class CacheFeed:
         self._stop.set()
 
     def _hand_over(self, scope: Scope, batch: list[Delivery]) -> None:
+        """From an informer's thread: waits while the loop is too far behind, then queues the batch on it."""
         assert self._loop is not None
+        size = _objects_in(batch)
+        if self.pending.reserve(size, self._stop, lambda: self._stalled(scope)):
+            logger.debug("informer %s waited for the cache to catch up", scope.label)
         try:
-            self._loop.call_soon_threadsafe(self.apply, scope, batch)
+            self._loop.call_soon_threadsafe(self._apply_pending, scope, batch, size)
         except RuntimeError:  # the loop is closed: the operator is stopping
+            self.pending.release(size)
             self._stop.set()
+
+    def _stalled(self, scope: Scope) -> None:
+        if self._on_stall is not None:
+            self._on_stall(scope.label)
+
+    def _apply_pending(self, scope: Scope, batch: list[Delivery], size: int) -> None:
+        try:
+            self.apply(scope, batch)
+        finally:
+            self.pending.release(size)
 
     def apply(self, scope: Scope, batch: list[Delivery]) -> None:
         for kind, body in batch:

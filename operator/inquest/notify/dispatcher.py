@@ -139,6 +139,8 @@ class Dispatcher:
         self._slots: dict[str, asyncio.Semaphore] = {}  # per notifier: its requests in flight
         self._session: aiohttp.ClientSession | None = None
         self._sent: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # Sent digests let go past MAX_REMEMBERED (oldest first): such a notification may be sent once more.
+        self.forgotten = 0
         self._pending: dict[tuple[str, str], _Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -266,6 +268,7 @@ class Dispatcher:
         self._sent.move_to_end(delivery.key)
         while len(self._sent) > MAX_REMEMBERED:
             self._sent.popitem(last=False)
+            self.forgotten += 1
 
     async def _attempt(self, delivery: Delivery, job: _Job) -> _Attempt:
         try:

@@ -2,7 +2,8 @@
 
 A notifier is one destination (a Slack incoming webhook, a PagerDuty Events API v2 integration, a generic JSON
 webhook). Its URL or key is never written in the config: `secretRef` names a key of a Secret that the operator
-reads when it sends (and is granted `get` on by name, nothing broader). A route sends the answers of the
+reads when it sends, from the file the kubelet mounts (notify/mounted.py), or through the API only when opted into
+(`get` on that Secret by name, nothing broader). A route sends the answers of the
 Investigations in some namespaces (globs), with some verdicts and at least some confidence, to some notifiers.
 An answer goes to every notifier of every route it matches, once each. See docs/notifications.md.
 """

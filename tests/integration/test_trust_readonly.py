@@ -2,7 +2,8 @@
 
 In a lab of its own, the operator runs as its own identity bound to nothing but the Helm chart's rendered
 ClusterRole(s), configured the chart's way (a ConfigMap, credentials as mounted files in --secrets-dir), through a
-full set: investigations of a healthy Deployment, a bad rollout and a crashing Deployment, a follow-up, a Continuous
+full set: investigations of a healthy Deployment, a bad rollout, a failing probe and a crashing Deployment, a
+follow-up, a Continuous
 investigation that resolves, alerts posted to the intake, a webhook notifier, Prometheus. Every request its identity
 made is then read back from the audit log and compared with a literal list, so a regression shows what changed.
 
@@ -50,8 +51,8 @@ NOTIFIER_AUTHORIZATION = "Bearer notifier-credential-0123456789abcdef"
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 CRASHING = {f"{SIM}/container": "crashloop", f"{SIM}/interval": "1s"}  # kwok's simulated crash loop
 
-# What the issue allows the operator to write: Investigations (kopf's own bookkeeping patches, the intake's creates
-# and context patches), their status, and Events.
+# What the issue allows the operator to write: Investigations (patch or update; create, for the intake), their
+# status, and Events.
 ALLOWED_WRITES = {
     ("create", "inquest.dev", "investigations"),
     ("patch", "inquest.dev", "investigations"),

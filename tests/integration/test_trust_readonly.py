@@ -3,9 +3,9 @@
 In a lab of its own, the operator runs as its own identity bound to nothing but the Helm chart's rendered
 ClusterRole(s), configured the chart's way (a ConfigMap, credentials as mounted files in --secrets-dir), through a
 full set: investigations of a healthy Deployment, a bad rollout, a failing probe and a crashing Deployment, a
-follow-up, a Continuous
-investigation that resolves, alerts posted to the intake, a webhook notifier, Prometheus. Every request its identity
-made is then read back from the audit log and compared with a literal list, so a regression shows what changed.
+follow-up, a Continuous investigation that resolves, alerts posted to the intake, a webhook notifier, Prometheus.
+Every request its identity made is then read back from the audit log and compared with a literal list, so a
+regression shows what changed.
 
 The lab's audit policy logs the operator's requests on Secrets with their responses (RequestResponse): that shows
 what a list of Secrets sent it. Watch streams are not in the audit log (the API server logs a watch when it ends,

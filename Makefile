@@ -6,7 +6,7 @@ LAB ?= default
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup venv binaries demo test test-unit lint lab-up lab-down lab-status bench bench-scenarios bench-scale clean-lab
+.PHONY: help setup venv binaries demo test test-unit lint lab-up lab-down lab-status bench bench-scenarios bench-scale bench-load clean-lab
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,13 +50,16 @@ lab-down: venv ## stop the lab instance named $(LAB)
 lab-status: venv ## show the lab instance named $(LAB)
 	@$(PY) -m inquest.lab status --name $(LAB)
 
-bench: setup ## every benchmark: the lab, the operator, the scored scenarios and the scale run (about 40 min)
+bench: setup ## every benchmark: lab, operator, scored scenarios, scale run and load run (about 50 min)
 	@$(PY) -m inquest.lab bench-lab --output docs/lab.md
 	@$(PY) -m inquest.lab bench-operator --output docs/benchmarks.md
-	@$(MAKE) --no-print-directory bench-scenarios bench-scale
+	@$(MAKE) --no-print-directory bench-scenarios bench-scale bench-load
 
 bench-scenarios: setup ## the scored scenario benchmark (tests/scenarios) into docs/benchmarks.md
 	@$(PY) -m inquest.lab bench --output docs/benchmarks.md --json docs/scenarios.json
 
 bench-scale: setup ## 10,000 pods, 100,000 Events, 50,000 series, 100 investigations into docs/benchmarks.md
 	@$(PY) -m inquest.lab bench-scale --output docs/benchmarks.md
+
+bench-load: setup ## 200 Investigations at once while 10,000 pods churn at 100+ updates/s into docs/trust.md (~12 min)
+	@$(PY) -m inquest.lab bench-load --output docs/trust.md

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from inquest.api import models
 from inquest.clients.kube import api_client_from_kubeconfig
@@ -39,6 +40,19 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class WorldShape:
+    """What `populate` builds: kwok pods from Deployments (each with a Service) spread over namespaces named
+    `{prefix}-NN`, Events about the pods, and five Prometheus series per pod (when `series`)."""
+
+    pods: int = 10_000
+    deployments: int = 1_000
+    events: int = 100_000
+    namespaces: int = 10
+    prefix: str = NAMESPACE_PREFIX
+    series: bool = True
+
+
+@dataclass(frozen=True)
 class ScaleOptions:
     pods: int = 10_000
     deployments: int = 1_000
@@ -47,6 +61,10 @@ class ScaleOptions:
     investigations: int = 100
     output: Path | None = Path("docs/benchmarks.md")
     lab_name: str | None = None
+
+    @property
+    def shape(self) -> WorldShape:
+        return WorldShape(self.pods, self.deployments, self.events, self.namespaces)
 
 
 @dataclass
@@ -62,11 +80,13 @@ class ScaleFigures:
     rss_after_mib: float
 
 
-def progress(message: str) -> None:
-    cluster.progress(f"[scale] {message}")
+def progress(message: str, prefix: str = NAMESPACE_PREFIX) -> None:
+    cluster.progress(f"[{prefix}] {message}")
 
 
-def _parallel(items: list[T], work: Callable[[T], Any], title: str, report_every: int) -> float:
+def parallel(
+    items: list[T], work: Callable[[T], Any], title: str, report_every: int, prefix: str = NAMESPACE_PREFIX
+) -> float:
     """Runs `work` over the items on a thread pool, reporting progress; returns the seconds taken."""
     started = time.monotonic()
     done = 0
@@ -79,47 +99,62 @@ def _parallel(items: list[T], work: Callable[[T], Any], title: str, report_every
             done += 1
             if done % report_every == 0 or done == len(items):
                 rate = done / max(time.monotonic() - started, 1e-6)
-                progress(f"{title}: {done}/{len(items)} ({rate:.0f}/s)")
+                progress(f"{title}: {done}/{len(items)} ({rate:.0f}/s)", prefix)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         list(pool.map(counted, items))
     return time.monotonic() - started
 
 
+def _created_or_present(create: Callable[[], object]) -> None:
+    try:
+        create()
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+
 class ScaleWorld:
-    def __init__(self, lab: cluster.Lab, options: ScaleOptions) -> None:
+    def __init__(self, lab: cluster.Lab, shape: WorldShape) -> None:
         self.lab = lab
-        self.options = options
+        self.shape = shape
         self.api = api_client_from_kubeconfig(str(lab.kubeconfig_admin), 2 * WORKERS)
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
-        self.namespaces = [f"{NAMESPACE_PREFIX}-{index:02d}" for index in range(options.namespaces)]
-        per_namespace = options.deployments // options.namespaces
+        self.namespaces = [f"{shape.prefix}-{index:02d}" for index in range(shape.namespaces)]
+        per_namespace = shape.deployments // shape.namespaces
         self.deployments = [(ns, f"svc-{index:03d}") for ns in self.namespaces for index in range(per_namespace)]
-        self.replicas = max(1, options.pods // max(1, len(self.deployments)))
+        self.replicas = max(1, shape.pods // max(1, len(self.deployments)))
+
+    def progress(self, message: str) -> None:
+        progress(message, self.shape.prefix)
 
     def close(self) -> None:
         self.api.close()
 
     def build(self) -> dict[str, float]:
         seconds: dict[str, float] = {}
-        nodes = -(-self.options.pods // NODE_PODS) + 1
+        nodes = -(-self.shape.pods // NODE_PODS) + 1
         started = time.monotonic()
         for index in range(nodes):
-            name = f"scale-node-{index:02d}"
+            name = f"{self.shape.prefix}-node-{index:02d}"
             if not cluster.exists(self.lab, f"/api/v1/nodes/{name}"):
                 # Room for 1,000 pods of 100m CPU and 256Mi memory each.
                 cluster.add_node(self.lab, name, cpu="128", memory="512Gi", pods=str(NODE_PODS))
         seconds["nodes"] = time.monotonic() - started
-        progress(f"{nodes} nodes added")
+        self.progress(f"{nodes} nodes added")
         for namespace in self.namespaces:
-            self.lab.api("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+            # A lab given by name may hold the world from an earlier run: what exists is kept.
+            if not cluster.exists(self.lab, f"/api/v1/namespaces/{namespace}"):
+                self.lab.api("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
         for namespace in self.namespaces:
             cluster.wait_for_default_service_account(self.lab, namespace)
-        seconds["deployments"] = _parallel(self.deployments, self._create_deployment, "Deployments and Services", 100)
+        seconds["deployments"] = parallel(
+            self.deployments, self._create_deployment, "Deployments and Services", 100, self.shape.prefix
+        )
         started = time.monotonic()
-        wait_for(self._pods_ready, f"{self.options.pods} pods ready", timeout=1800, interval=5)
+        wait_for(self._pods_ready, f"{self.shape.pods} pods ready", timeout=1800, interval=5)
         seconds["pods ready"] = time.monotonic() - started
         return seconds
 
@@ -149,14 +184,14 @@ class ScaleWorld:
                 },
             },
         }
-        self.apps.create_namespaced_deployment(namespace, body)
+        _created_or_present(lambda: self.apps.create_namespaced_deployment(namespace, body))
         service: Any = {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": name},
             "spec": {"selector": {"app": name}, "ports": [{"port": 8080, "targetPort": 8080}]},
         }
-        self.core.create_namespaced_service(namespace, service)
+        _created_or_present(lambda: self.core.create_namespaced_service(namespace, service))
 
     def _pods_ready(self) -> bool:
         ready = 0
@@ -164,7 +199,7 @@ class ScaleWorld:
             for deployment in self.apps.list_namespaced_deployment(namespace).items:
                 ready += (deployment.status.ready_replicas or 0) if deployment.status else 0
         wanted = self.replicas * len(self.deployments)
-        progress(f"pods ready: {ready}/{wanted}")
+        self.progress(f"pods ready: {ready}/{wanted}")
         return ready >= wanted
 
     def pods(self) -> list[tuple[str, str, str]]:
@@ -214,7 +249,7 @@ class ScaleWorld:
     def events(self, pods: list[tuple[str, str, str]]) -> float:
         reasons = [("Normal", "Scheduled"), ("Normal", "Pulled"), ("Normal", "Created"), ("Normal", "Started")]
         reasons += [("Warning", "BackOff"), ("Warning", "Unhealthy")]
-        plan = [(index, pods[index % len(pods)], reasons[index % len(reasons)]) for index in range(self.options.events)]
+        plan = [(index, pods[index % len(pods)], reasons[index % len(reasons)]) for index in range(self.shape.events)]
 
         def post(item: tuple[int, tuple[str, str, str], tuple[str, str]]) -> None:
             index, (namespace, pod, _), (event_type, reason) = item
@@ -232,13 +267,16 @@ class ScaleWorld:
             }
             self.core.create_namespaced_event(namespace, body)
 
-        return _parallel(plan, post, "Events", 5000)
+        return parallel(plan, post, "Events", max(1, min(5000, self.shape.events // 10)), self.shape.prefix)
 
 
 class RssSampler:
+    """Samples a process's resident memory every 0.5 s in a thread, from `with` to its end."""
+
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak = 0.0
+        self.samples: list[tuple[float, float]] = []  # (monotonic time, MiB)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
 
@@ -252,11 +290,16 @@ class RssSampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, lab_bench.resident_mib(self.pid))
+            resident = lab_bench.resident_mib(self.pid)
+            self.samples.append((time.monotonic(), resident))
+            self.peak = max(self.peak, resident)
             self._stop.wait(0.5)
 
+    def peak_between(self, start: float, end: float) -> float:
+        return max((mib for moment, mib in self.samples if start <= moment <= end), default=0.0)
 
-def _investigate(world: ScaleWorld, name: str, namespace: str, target: str, timeout: float) -> float:
+
+def investigate_and_wait(world: ScaleWorld, name: str, namespace: str, target: str, timeout: float) -> float:
     body = {
         "apiVersion": models.API_VERSION,
         "kind": models.KIND,
@@ -276,34 +319,57 @@ def _investigate(world: ScaleWorld, name: str, namespace: str, target: str, time
     return time.monotonic() - started
 
 
-def measure(lab: cluster.Lab, options: ScaleOptions) -> ScaleFigures:
-    world = ScaleWorld(lab, options)
-    try:
-        progress(
-            f"building {options.pods} pods in {options.deployments} Deployments, {options.events} Events and "
-            f"{options.pods * 5} series"
-        )
-        build_seconds = world.build()
-        pods = world.pods()
-        specs = world.series(pods)
+@dataclass
+class Populated:
+    build_seconds: dict[str, float]
+    pods: list[tuple[str, str, str]]  # (namespace, pod, app)
+    series: int
+
+
+def populate(lab: cluster.Lab, world: ScaleWorld) -> Populated:
+    """Builds the world's shape into the lab and waits until Prometheus has scraped its series."""
+    shape = world.shape
+    series_text = f" and {shape.pods * 5} series" if shape.series else ""
+    world.progress(
+        f"building {shape.pods} pods in {shape.deployments} Deployments over {shape.namespaces} namespaces, "
+        f"{shape.events} Events{series_text}"
+    )
+    build_seconds = world.build()
+    pods = world.pods()
+    specs = world.series(pods) if shape.series else []
+    if specs:
         exporter.write_series_file(lab.series_file, [*exporter.read_series_file(lab.series_file), *specs])
-        progress(f"{len(specs)} series served by the exporter")
+        world.progress(f"{len(specs)} series served by the exporter")
+    if shape.events:
         build_seconds["events"] = world.events(pods)
-        wait_for(lambda: _scraped_series(lab) >= len(specs), f"Prometheus to scrape {len(specs)} series", timeout=300)
+    if specs:
+        wait_for(
+            lambda: _scraped_series(lab, world.shape.prefix) >= len(specs),
+            f"Prometheus to scrape {len(specs)} series",
+            timeout=300,
+        )
+    return Populated(build_seconds, pods, len(specs))
+
+
+def measure(lab: cluster.Lab, options: ScaleOptions) -> ScaleFigures:
+    world = ScaleWorld(lab, options.shape)
+    try:
+        populated = populate(lab, world)
+        build_seconds = populated.build_seconds
         operator.stop_operator(lab)  # a lab given by name may run one already: warm-up starts from nothing
         progress("starting the operator")
         started = time.monotonic()
         process = operator.start_operator(lab)
         with RssSampler(process.pid) as sampler:
             first = world.deployments[0]
-            _investigate(world, "scale-warm-up", first[0], first[1], timeout=600)
+            investigate_and_wait(world, "scale-warm-up", first[0], first[1], timeout=600)
             warm_up = time.monotonic() - started
             progress(f"warm-up: first answer {warm_up:.1f} s after the operator started")
             randomizer = random.Random(7)
             latencies = []
             for index in range(options.investigations):
                 namespace, target = randomizer.choice(world.deployments)
-                latencies.append(_investigate(world, f"scale-{index:03d}", namespace, target, timeout=60))
+                latencies.append(investigate_and_wait(world, f"scale-{index:03d}", namespace, target, timeout=60))
                 if (index + 1) % 10 == 0:
                     progress(f"investigations: {index + 1}/{options.investigations}")
             rss_after = lab_bench.resident_mib(process.pid)
@@ -312,7 +378,7 @@ def measure(lab: cluster.Lab, options: ScaleOptions) -> ScaleFigures:
         return ScaleFigures(
             options=options,
             build_seconds=build_seconds,
-            series=len(specs),
+            series=populated.series,
             warm_up_seconds=warm_up,
             latencies=latencies,
             queries=[int(line.group("queries")) for line in lines],
@@ -325,7 +391,7 @@ def measure(lab: cluster.Lab, options: ScaleOptions) -> ScaleFigures:
         world.close()
 
 
-def _scraped_series(lab: cluster.Lab) -> int:
+def _scraped_series(lab: cluster.Lab, prefix: str = NAMESPACE_PREFIX) -> int:
     import json
     import urllib.parse
     import urllib.request
@@ -337,7 +403,7 @@ def _scraped_series(lab: cluster.Lab) -> int:
     except OSError:
         return 0
     count = int(float(result[0]["value"][1])) if result else 0
-    progress(f"Prometheus holds {count} of the series")
+    progress(f"Prometheus holds {count} of the series", prefix)
     return count
 
 

@@ -9,6 +9,7 @@ demo    start a lab with the shop application
 bench   the scored scenario benchmark (tests/scenarios): accuracy, calibration and latency
 bench-lab       measure build times, warm start and memory into docs/lab.md
 bench-scale     the operator against 10,000 pods, 100,000 Events and 50,000 series into docs/benchmarks.md
+bench-load      200 Investigations at once while 10,000 pods churn at 100+ updates/s into docs/trust.md
 bench-operator  measure investigation latency and cache memory into docs/benchmarks.md
 """
 
@@ -47,6 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     scale.add_argument("--investigations", type=int, default=100)
     scale.add_argument("--output", type=Path, default=None, help="markdown file for the figures (docs/benchmarks.md)")
     scale.add_argument("--name", default=None, help="use this running lab instead of starting a private one")
+    load = commands.add_parser(
+        "bench-load", help="many Investigations at once while pods churn: latency, memory, API requests, Events"
+    )
+    load.add_argument("--pods", type=int, default=10_000)
+    load.add_argument("--deployments", type=int, default=None, help="default: a tenth of --pods")
+    load.add_argument("--namespaces", type=int, default=10)
+    load.add_argument("--events", type=int, default=10_000, help="Events about the pods, made before the run")
+    load.add_argument("--no-series", dest="series", action="store_false", help="no Prometheus series for the pods")
+    load.add_argument("--investigations", type=int, default=200, help="created at once (default: %(default)s)")
+    load.add_argument(
+        "--churn-per-second", type=float, default=150.0, help="pod updates per second to send (default: %(default)s)"
+    )
+    load.add_argument(
+        "--seconds-before", type=float, default=30.0, help="churn before the Investigations (default: %(default)s)"
+    )
+    load.add_argument(
+        "--answer-timeout", type=float, default=900.0, help="seconds each may take to conclude (default: %(default)s)"
+    )
+    load.add_argument("--output", type=Path, default=Path("docs/trust.md"), help="markdown file for the figures")
+    load.add_argument("--name", default=None, help="use this running lab instead of starting a private one")
     bench_lab = commands.add_parser("bench-lab", help="measure the lab into a markdown file")
     bench_lab.add_argument("--output", type=Path, default=Path("docs/lab.md"))
     bench_lab.add_argument("--starts", type=int, default=3, help="warm starts to time (default: %(default)s)")
@@ -123,6 +144,27 @@ def main(argv: list[str] | None = None) -> int:
                     lab_name=arguments.name,
                 )
             )
+        elif arguments.command == "bench-load":
+            from inquest.lab import bench_load
+
+            figures = bench_load.run(
+                bench_load.LoadOptions(
+                    pods=arguments.pods,
+                    deployments=arguments.deployments or max(1, arguments.pods // 10),
+                    namespaces=arguments.namespaces,
+                    events=arguments.events,
+                    series=arguments.series,
+                    investigations=arguments.investigations,
+                    churn_per_second=arguments.churn_per_second,
+                    seconds_before=arguments.seconds_before,
+                    answer_timeout=arguments.answer_timeout,
+                    output=arguments.output,
+                    lab_name=arguments.name,
+                )
+            )
+            if figures.problems:
+                print(f"[inquest lab] bench-load INVALID: {'; '.join(figures.problems)}", file=sys.stderr)
+                return 1
         elif arguments.command == "bench-lab":
             from inquest.lab import bench as lab_bench
 

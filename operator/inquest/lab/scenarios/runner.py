@@ -62,10 +62,11 @@ class ScenarioRun:
 
 
 class AnswerWatch:
-    """One watch over this run's Investigations: records when each is first seen answered (generation 1)."""
+    """One watch over this run's Investigations: records when each is first seen answered (generation 1).
+    `custom` is a CustomObjectsApi; the Investigations carry the label RUN_LABEL=run_id."""
 
-    def __init__(self, kube: ScenarioKube, run_id: str) -> None:
-        self._kube = kube
+    def __init__(self, custom: Any, run_id: str) -> None:
+        self._custom = custom
         self._run_id = run_id
         self._answers: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._condition = threading.Condition()
@@ -83,7 +84,7 @@ class AnswerWatch:
             stream = watch.Watch()  # type: ignore[no-untyped-call]
             try:
                 for event in stream.stream(  # type: ignore[no-untyped-call]
-                    self._kube.custom.list_cluster_custom_object,
+                    self._custom.list_cluster_custom_object,
                     models.GROUP,
                     models.VERSION,
                     models.PLURAL,
@@ -94,6 +95,8 @@ class AnswerWatch:
                     if self._stop.is_set():
                         break
             except Exception as error:  # a dropped watch is re-established; answers are also polled on timeout
+                if self._stop.is_set():  # the lab went down after the run: nothing to say
+                    break
                 progress(f"answer watch restarted after {type(error).__name__}")
                 time.sleep(0.5)
             finally:
@@ -127,7 +130,7 @@ class Runner:
         self.parallel = max(1, parallel)
         self.kube = ScenarioKube(lab, pool_size=4 * self.parallel)
         self.run_id = secrets.token_hex(4)
-        self.answers = AnswerWatch(self.kube, self.run_id)
+        self.answers = AnswerWatch(self.kube.custom, self.run_id)
 
     def close(self) -> None:
         self.answers.stop()

@@ -93,5 +93,7 @@ def test_the_churn_reached_100_updates_per_second_in_every_view(figures: LoadFig
 
 def test_the_operators_memory_and_watches_held(figures: LoadFigures) -> None:
     assert 0 < figures.peak_rss_mib < 500
+    # 25 answers and a few thousand pod updates add little to a warm operator (134 to 135 MiB when measured).
+    assert figures.window_peak_rss_mib - figures.rss_before_mib < 64
     assert figures.operator_counters["inquest_informer_restarts_total"] == 0
     assert figures.operator_counters["inquest_informer_stalls_total"] == 0

@@ -96,6 +96,14 @@ class Observability:
         self.intake_requests = Counter(
             "inquest_intake_requests",
             "Answers of the Alertmanager intake, by HTTP status and result: created, updated, unchanged, ignored, "
+            "rejected (4xx), throttled (the creation cap, 503), busy (too many at once, 503) or failed (Kubernetes, "
+            "503).",
+            ["code", "result"],
+            registry=self.registry,
+        )
+        self.intake_requests = Counter(
+            "inquest_intake_requests",
+            "Answers of the Alertmanager intake, by HTTP status and result: created, updated, unchanged, ignored, "
             "rejected (4xx), throttled (the creation cap, 503) or failed (Kubernetes, 503).",
             ["code", "result"],
             registry=self.registry,

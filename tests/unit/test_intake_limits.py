@@ -3,6 +3,7 @@ writer double of test_intake_server.py, and every answer counted."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -186,3 +187,55 @@ def test_the_operator_metrics_count_intake_answers_by_status_and_result() -> Non
     assert 'inquest_intake_requests_total{code="503",result="throttled"} 2.0' in exposition
     assert 'inquest_intake_requests_total{code="201",result="created"} 1.0' in exposition
     assert 'inquest_intake_requests_total{code="401",result="rejected"} 1.0' in exposition
+
+
+async def test_the_intake_reads_and_writes_kubernetes_a_bounded_number_at_once_and_refuses_past_its_queue() -> None:
+    """A flood must not queue in front of the service on the writer's shared threads: with two turns and no
+    room to wait, a third notification is answered 503 at once rather than queued."""
+    release, both_reading = asyncio.Event(), asyncio.Event()
+    reading = 0
+    most = 0
+
+    class Slow(FakeWriter):
+        async def get_investigation(self, namespace: str, name: str) -> dict[str, Any] | None:
+            nonlocal reading, most
+            reading += 1
+            most = max(most, reading)
+            if reading == 2:
+                both_reading.set()
+            try:
+                await release.wait()
+                return await super().get_investigation(namespace, name)
+            finally:
+                reading -= 1
+
+    answers: list[tuple[int, str]] = []
+    app = server.create_app(
+        am.IntakeSettings(),
+        Slow(),
+        "tok",
+        limits=IntakeLimits(max_in_flight=2, max_waiting=0),
+        on_answer=lambda status, result: answers.append((status, result)),
+    )
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        held = [asyncio.create_task(post(client, group(number), AUTH)) for number in range(2)]
+        async with asyncio.timeout(5):
+            await both_reading.wait()
+            response = await client.post("/alertmanager", json=group(2), headers=AUTH)  # answered, not queued
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"
+        assert "busy" in (await response.json())["error"]
+        release.set()
+        statuses = sorted(status for status, _ in await asyncio.gather(*held))
+    finally:
+        await client.close()
+    assert statuses == [201, 201]
+    assert most == 2
+    assert sorted(answers) == [(201, "created"), (201, "created"), (503, "busy")]
+
+
+def test_the_concurrency_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_in_flight"):
+        IntakeLimits(max_in_flight=0)

@@ -24,13 +24,19 @@ DEFAULT_MAX_CREATIONS_PER_MINUTE: Final = 60
 
 @dataclass(frozen=True)
 class IntakeLimits:
-    """max_creations_per_minute: 0 turns the cap off."""
+    """max_creations_per_minute: 0 turns the cap off. max_in_flight: notifications that read or write Kubernetes at
+    once (the client's threads are shared with the service, which has 4); max_waiting: notifications queued for a
+    turn, past which a notification is answered 503 at once rather than queued."""
 
     max_creations_per_minute: int = DEFAULT_MAX_CREATIONS_PER_MINUTE
+    max_in_flight: int = 2
+    max_waiting: int = 100
 
     def __post_init__(self) -> None:
         if self.max_creations_per_minute < 0:
             raise ValueError("max_creations_per_minute must be 0 (no cap) or more")
+        if self.max_in_flight < 1 or self.max_waiting < 0:
+            raise ValueError("max_in_flight must be 1 or more and max_waiting 0 or more")
 
 
 class CreationsThrottled(Exception):

@@ -6,7 +6,9 @@ JSON is 400, JSON that is not an Alertmanager version 4 payload is 422 naming th
 Kubernetes API (unreachable, forbidden, no CRD) is a 5xx, so that Alertmanager retries it later.
 
 A flood of new alert groups is capped (limits.py): past `max_creations_per_minute` Investigations created in the
-last 60 seconds, a group that has none yet is answered 503 with Retry-After, and Alertmanager sends it again.
+last 60 seconds, a group that has none yet is answered 503 with Retry-After, and Alertmanager sends it again. At
+most `max_in_flight` notifications use the Kubernetes client at once (its threads are shared with the service's
+writes), `max_waiting` more wait for a turn, and any beyond are answered 503 with Retry-After at once.
 Every 503 carries Retry-After. Every answer is counted through `on_answer(status, result)` (the operator's
 metrics).
 
@@ -57,6 +59,7 @@ Action = Literal["created", "updated", "unchanged", "ignored"]
 # What each answer was, for the metrics: an Action, or one of these.
 REJECTED: Final = "rejected"  # the request's fault: 4xx
 THROTTLED: Final = "throttled"  # the creation cap: 503 with Retry-After
+BUSY: Final = "busy"  # more notifications at once than the intake handles and queues: 503 with Retry-After
 FAILED: Final = "failed"  # Kubernetes failed or kept changing: 503 with Retry-After
 
 AnswerCallback = Callable[[int, str], None]
@@ -109,16 +112,33 @@ class IntakeService:
     ) -> None:
         self._settings = settings
         self._writer = writer
-        self._limiter = CreationLimiter((limits or IntakeLimits()).max_creations_per_minute)
+        self._limits = limits or IntakeLimits()
+        self._limiter = CreationLimiter(self._limits.max_creations_per_minute)
+        # At most max_in_flight notifications talk to Kubernetes at once: the writer's threads are shared with
+        # the service's status writes, which must never queue behind a flood.
+        self._turns = asyncio.Semaphore(self._limits.max_in_flight)
+        self._active = 0  # notifications in receive(): handled or waiting
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def receive(self, payload: WebhookPayload) -> Outcome:
+        limits = self._limits
+        if self._active >= limits.max_in_flight + limits.max_waiting:
+            message = f"busy: {self._active} notifications are being handled or waiting; try again"
+            raise IntakeError(503, message, retry_after=1, result=BUSY)
+        self._active += 1
+        try:
+            return await self._receive(payload)
+        finally:
+            self._active -= 1
+
+    async def _receive(self, payload: WebhookPayload) -> Outcome:
         try:
             wanted = build_investigation(payload, self._settings)
         except ValidationError as error:  # a mapping the API would refuse; should not happen, but is input-driven
             raise IntakeError(422, f"the alert group does not map to a valid Investigation: {error}") from error
         namespace, name = wanted.metadata["namespace"], wanted.metadata["name"]
-        async with self._lock(namespace, name):
+        # The group's lock first, then a turn: a notification waiting for its group holds no turn.
+        async with self._lock(namespace, name), self._turns:
             for _ in range(WRITE_ATTEMPTS):
                 outcome = await self._write_once(payload, wanted.to_api(), namespace, name)
                 if outcome is not None:

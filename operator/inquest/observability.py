@@ -101,13 +101,6 @@ class Observability:
             ["code", "result"],
             registry=self.registry,
         )
-        self.intake_requests = Counter(
-            "inquest_intake_requests",
-            "Answers of the Alertmanager intake, by HTTP status and result: created, updated, unchanged, ignored, "
-            "rejected (4xx), throttled (the creation cap, 503) or failed (Kubernetes, 503).",
-            ["code", "result"],
-            registry=self.registry,
-        )
         if cache is not None:
             self.registry.register(CacheCollector(cache))
 

@@ -13,7 +13,7 @@ and asserts that the faulted answer
 
 The operator keeps the metric names a healthy answer listed, so those faults are first met by the range queries;
 the cold tests restart the operator under the fault, so that metric discovery meets it. The findings are written
-up in docs/trust-prometheus.md.part.
+up in docs/trust.md (Prometheus faults).
 """
 
 from __future__ import annotations

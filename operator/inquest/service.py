@@ -43,6 +43,9 @@ class ServiceSettings:
     engine_threads: int = 2
     # How often a Continuous investigation re-checks its evidence.
     continuous_interval: timedelta = timedelta(seconds=15)
+    # Every this many re-checks, one GET confirms the Investigation still exists: its deletion may have happened
+    # while the watch that reports deletions was down.
+    existence_check_every: int = 20
 
 
 @dataclass(frozen=True)
@@ -178,9 +181,15 @@ class InvestigationService:
         raw_status: dict[str, Any] | None = dict(raw.get("status") or {}) or None
         status = _previous_status(raw_status)
         spec = models.InvestigationSpec.model_validate(raw.get("spec") or {})
+        checks = 0
         while True:
             await asyncio.sleep(self._settings.continuous_interval.total_seconds())
+            checks += 1
             try:
+                if checks % self._settings.existence_check_every == 0 and not await self._still_there(
+                    namespace, name, generation
+                ):
+                    return
                 request = Request(namespace, name, involved.uid, generation, spec, status, raw_status)
                 now = self._clock()
                 report = await self._run_engine(request, now)
@@ -197,6 +206,20 @@ class InvestigationService:
                 raise
             except Exception:
                 logger.exception("continuous re-check of %s/%s failed; trying again later", namespace, name)
+
+    async def _still_there(self, namespace: str, name: str, generation: int) -> bool:
+        """False, and the re-check loop forgotten, if the Investigation was deleted (or edited: its new generation
+        has a loop of its own) without this process hearing of it."""
+        current = await self._writer.get_investigation(namespace, name)
+        if current is not None and int((current.get("metadata") or {}).get("generation") or 0) == generation:
+            return True
+        logger.info(
+            "continuous re-check of %s/%s generation %d stops: it was deleted or edited", namespace, name, generation
+        )
+        entry = self._watchers.get((namespace, name))
+        if entry is not None and entry[0] == generation:
+            del self._watchers[(namespace, name)]
+        return False
 
     async def _run_engine(self, request: Request, now: datetime) -> Report:
         window = models.resolve_window(request.spec, now)

@@ -3,6 +3,7 @@ an answered generation seen again (after a restart) only resumes what the notifi
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from inquest.api import models
@@ -104,3 +105,39 @@ async def test_a_new_generation_gets_its_own_round_and_no_event_when_the_verdict
     assert api.writes == ["event NoFaultFound generation-1", "status", "status"]
     assert [item["generation"] for item in api.status["rounds"]] == [1, 2]
     assert notifications.concluded == [1, 2]
+
+
+async def test_a_continuous_loop_stops_when_its_investigation_vanished_unheard() -> None:
+    from datetime import timedelta
+
+    from inquest.service import ServiceSettings
+
+    class Vanishing(ApiServer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gets = 0
+            self.exists = True
+
+        async def get_investigation(self, namespace: str, name: str) -> dict[str, Any] | None:
+            self.gets += 1
+            return investigation() if self.exists else None
+
+    api = Vanishing()
+    cache = ClusterCache()
+    cache.go_live()
+    settings = ServiceSettings(continuous_interval=timedelta(0), existence_check_every=3)
+    answering = InvestigationService(cache, api, settings=settings)  # type: ignore[arg-type]
+    continuous = investigation()
+    continuous["spec"]["mode"] = "Continuous"
+    await answering.handle(continuous)
+    (generation, task) = answering._watchers[("shop", "why")]
+    for _ in range(500):
+        if api.gets >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert api.gets >= 2, "it confirms now and then that the Investigation exists"
+    assert not task.done(), "and keeps re-checking while it does"
+    api.exists = False  # deleted while the watch was down: no DELETED event reaches the service
+    await asyncio.wait_for(task, timeout=5)
+    assert ("shop", "why") not in answering._watchers
+    assert generation == 1

@@ -417,3 +417,31 @@ def test_job_and_cronjob_fields() -> None:
         }
 
     assert _paths(_diff(job(1), job(6)))["backoffLimit"] == ("1", "6")
+
+
+def test_queries_for_one_object_follow_adds_and_evictions() -> None:
+    from datetime import UTC, datetime
+
+    from inquest.engine.refs import ObjectRef
+
+    start = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    journal = ChangeJournal(max_records=3)
+
+    def change(minute: int, name: str) -> ChangeRecord:
+        return ChangeRecord(start + timedelta(minutes=minute), "Deployment", "shop", name, ChangeType.UPDATED)
+
+    web, api = ObjectRef("Deployment", "shop", "web"), ObjectRef("Deployment", "shop", "api")
+    journal.add(change(1, "web"))
+    journal.add(change(2, "api"))
+    assert [record.time.minute for record in journal.for_object(web)] == [1]
+    journal.add(change(0, "web"))  # late, out of order
+    assert [record.time.minute for record in journal.for_object(web)] == [0, 1]
+    journal.add(change(3, "web"))  # a fourth record: the oldest (web at 0) is evicted
+    assert [record.time.minute for record in journal.for_object(web)] == [1, 3]
+    assert [record.time.minute for record in journal.query(ref=web, start=start + timedelta(minutes=2))] == [3]
+    assert [record.name for record in journal.for_object(api)] == ["api"]
+    copy = journal.copy()
+    journal.add(change(4, "api"))
+    assert [record.time.minute for record in copy.for_object(api)] == [2]
+    assert [record.time.minute for record in journal.for_object(api)] == [2, 4]
+    assert [record.time.minute for record in journal.for_object(web)] == [3]  # web at 1 was evicted by the cap

@@ -14,7 +14,7 @@ from inquest.cache import ClusterCache
 from inquest.clients.informer import CacheFeed, Delivery, ResourceInformer, Scope
 from inquest.clients.kube import api_client_from_kubeconfig
 from inquest.engine.refs import ObjectRef
-from inquest.lab import cluster
+from inquest.lab import cluster, operator
 from inquest.rbac import SECRETS, WATCHED_RESOURCES
 
 pytestmark = pytest.mark.lab
@@ -33,6 +33,7 @@ async def eventually(check: Any, what: str) -> None:
 
 
 async def test_the_cache_follows_the_cluster_as_the_operators_identity(lab: cluster.Lab, namespace: str) -> None:
+    operator.install_api(lab)  # the operator identity's RBAC, whatever ran before in the session
     for index in range(3):
         lab.api("POST", f"/api/v1/namespaces/{namespace}/configmaps", config_map(f"settings-{index}", "a"))
     cache = ClusterCache()

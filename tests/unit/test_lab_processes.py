@@ -59,3 +59,14 @@ def test_up_refuses_a_taken_port_and_names_the_component() -> None:
     assert failure.value.component == "etcd"
     assert f"127.0.0.1:{taken} is already in use" in str(failure.value)
     assert cluster.Lab.load(f"port-test-{taken}") is None
+
+
+def test_listen_ports_are_chosen_below_the_ephemeral_range() -> None:
+    from inquest.lab import procs
+
+    assert procs.listen_port_range("32768\t60999\n") == range(20768, 32768)
+    assert procs.listen_port_range("5000 60999") == range(1024, 5000)
+    assert procs.listen_port_range("garbage") == range(20768, 32768)
+    chosen = {procs.free_port() for _ in range(20)}
+    assert all(port in procs.listen_port_range() for port in chosen)
+    assert all(procs.port_is_free(port) for port in chosen)

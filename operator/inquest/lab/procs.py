@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import ssl
@@ -43,11 +44,33 @@ def log_tail(path: Path, lines: int = 25) -> str:
         return "(no log written)"
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Listening ports are taken below the kernel's ephemeral range: a port the kernel hands out for binding to 0 is
+# also what it hands to outgoing connections, which took one between the choice and the component's bind.
+LISTEN_PORTS_WANTED = 12_000
+
+
+def listen_port_range(ranges_text: str | None = None) -> range:
+    """The ports below the ephemeral range (default Linux: 20768-32767)."""
+    try:
+        text = ranges_text if ranges_text is not None else EPHEMERAL_RANGE_FILE.read_text()
+        ephemeral_start = int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_start = 32768
+    return range(max(1024, ephemeral_start - LISTEN_PORTS_WANTED), max(1025, ephemeral_start))
+
+
 def free_port() -> int:
+    """A free loopback port outside the ephemeral range, or one the kernel picks if none is found."""
+    candidates = listen_port_range()
+    for _ in range(200):
+        port = random.choice(candidates)
+        if port_is_free(port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        chosen: int = probe.getsockname()[1]
+        return chosen
 
 
 def port_is_free(port: int) -> bool:

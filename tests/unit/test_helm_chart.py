@@ -284,6 +284,7 @@ def test_intake_and_metrics_ports_reach_the_service_and_the_service_monitor() ->
         "--liveness=http://0.0.0.0:8080/healthz",
         *SECRETS_ARGS,
         "--intake-port=9095",
+        "--intake-max-creations-per-minute=60",
         "--intake-token-file=/var/run/secrets/inquest-intake/token",
         "--metrics-port=9102",
     ]
@@ -333,3 +334,12 @@ def test_a_misconfigured_release_fails_to_render_with_a_reason(settings: list[st
     result = run_helm("template", RELEASE, str(CHART), "--kube-version", "1.32.9", *settings)
     assert result.returncode != 0
     assert error in result.stderr
+
+
+def test_the_intake_creation_cap_is_a_value() -> None:
+    documents = render(
+        "--set", "intake.enabled=true", "--set", "intake.tokenSecret.name=am", "--set", "intake.tokenSecret.key=t",
+        "--set", "intake.maxCreationsPerMinute=0",
+    )  # fmt: skip
+    (container,) = pod_spec(documents)["containers"]
+    assert "--intake-max-creations-per-minute=0" in container["args"]

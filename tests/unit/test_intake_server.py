@@ -392,3 +392,27 @@ async def test_the_token_can_come_from_a_secret() -> None:
     writer.secrets[("inquest", "empty")] = {"token": " "}
     with pytest.raises(ValueError, match="empty"):
         await server.start_configured_intake(writer, 0, token_secret="inquest/empty")
+
+
+async def test_a_rotated_token_file_applies_without_a_restart(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "token"
+    path.write_text("first-token\n")
+    client = TestClient(TestServer(server.create_app(am.IntakeSettings(), FakeWriter(), server.TokenFile(path))))
+    await client.start_server()
+    try:
+
+        def bearer(token: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {token}"}
+
+        assert (await post(client, webhook_document(), bearer("first-token")))[0] == 201
+        path.write_text("second-token-longer\n")
+        os.utime(path, (1, 1))  # a distinct stamp, whatever the file system's time resolution
+        assert (await post(client, webhook_document(), bearer("first-token")))[0] == 401
+        assert (await post(client, webhook_document(), bearer("second-token-longer")))[0] == 200
+        path.write_text("\n")  # a half-written rotation: the last good token stays
+        os.utime(path, (2, 2))
+        assert (await post(client, webhook_document(), bearer("second-token-longer")))[0] == 200
+    finally:
+        await client.close()

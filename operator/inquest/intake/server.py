@@ -241,19 +241,50 @@ def _unreachable(error: Exception) -> IntakeError:
 # --- HTTP ------------------------------------------------------------------------------------------------------
 
 
+class TokenFile:
+    """The intake's token from a file (a mounted Secret), read again when the file changes, so a rotated Secret
+    takes effect without a restart; a new content that is empty or unreadable keeps the last good token."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._token = read_token_file(self.path)
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[float, int] | None:
+        try:
+            status = self.path.stat()  # follows the kubelet's ..data symlink swap
+        except OSError:
+            return None
+        return (status.st_mtime, status.st_size)
+
+    def __call__(self) -> str:
+        stamp = self._stamp()
+        if stamp is not None and stamp != self._seen:
+            self._seen = stamp
+            try:
+                self._token = read_token_file(self.path)
+                logger.info("intake token file %s changed; the new token applies", self.path)
+            except (OSError, ValueError) as error:
+                logger.warning(
+                    "intake token file %s changed but is unusable (%s); keeping the last good token", self.path, error
+                )
+        return self._token
+
+
 def create_app(
     settings: IntakeSettings,
     writer: InvestigationWriter,
-    token: str,
+    token: str | Callable[[], str],
     max_body_bytes: int = MAX_BODY_BYTES,
     limits: IntakeLimits | None = None,
     on_answer: AnswerCallback | None = None,
 ) -> web.Application:
-    """The aiohttp application; `token` is the bearer token Alertmanager must send."""
-    if not token:
+    """The aiohttp application; `token` is the bearer token Alertmanager must send (or what gives its current
+    value, e.g. a TokenFile)."""
+    current_token: Callable[[], str] = token if callable(token) else (lambda: token)
+    if not current_token():
         raise ValueError("the intake needs a non-empty bearer token")
     service = IntakeService(settings, writer, limits)
-    expected = token.encode()
     app = web.Application(client_max_size=max_body_bytes)
 
     def counted(response: web.Response, result: str) -> web.Response:
@@ -278,7 +309,7 @@ def create_app(
         return web.Response(text="ok\n")
 
     async def alertmanager(request: web.Request) -> web.Response:
-        if not _authorized(request.headers.get("Authorization", ""), expected):
+        if not _authorized(request.headers.get("Authorization", ""), current_token().encode()):
             return reject(request, 401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
         if request.content_length is not None and request.content_length > max_body_bytes:
             return reject(request, 413, f"the body is larger than {max_body_bytes} bytes")
@@ -363,7 +394,7 @@ async def start_intake(
     writer: InvestigationWriter,
     port: int = DEFAULT_PORT,
     *,
-    token: str,
+    token: str | Callable[[], str],
     host: str = "0.0.0.0",
     max_body_bytes: int = MAX_BODY_BYTES,
     limits: IntakeLimits | None = None,
@@ -421,8 +452,9 @@ async def start_configured_intake(
     Raises ValueError for a missing, empty or unreadable token source (KubeWriter's errors for the Secret)."""
     if (token_file is None) == (token_secret is None):
         raise ValueError("the intake needs exactly one of --intake-token-file and --intake-token-secret")
+    token: str | Callable[[], str]
     if token_file is not None:
-        token = read_token_file(token_file)
+        token = TokenFile(token_file)
     else:
         assert token_secret is not None
         token = await read_token_secret(backend, token_secret)

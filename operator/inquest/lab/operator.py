@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 CRD_FILE = REPO_ROOT / "crds" / "investigations.inquest.dev.yaml"
 RBAC_FILE = REPO_ROOT / "crds" / "operator-rbac.yaml"
 COMPONENT = "operator"
+CACHE_WARM = "cache warm:"  # the informers' log line once every watched resource is listed (clients/informer.py)
 
 
 def install_api(lab: Lab, roles: Sequence[dict[str, Any]] | None = None) -> None:
@@ -76,12 +77,25 @@ def start_operator(
         *([f"--prometheus-url={lab.prometheus_url}"] if prometheus else []),
         *extra_arguments,
     ]  # fmt: skip
-    process = procs.start(COMPONENT, command, lab.data_dir / "logs" / "operator.log")
+    log_path = lab.data_dir / "logs" / "operator.log"
+    log_offset = log_path.stat().st_size if log_path.exists() else 0
+    process = procs.start(COMPONENT, command, log_path)
     lab.processes[COMPONENT] = process
     lab.save()
-    progress(f"operator started (pid {process.pid}); waiting for it to be alive")
+    progress(f"operator started (pid {process.pid}); waiting for it to be alive and its cache warm")
     procs.wait_until(process, str(lab.data_dir), lambda: procs.http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "alive")
+    # Alive is not enough: objects made while the informers still list are state to the operator, not changes, so
+    # a test that releases something right after a restart would see no rollout.
+    procs.wait_until(
+        process, str(lab.data_dir), lambda: _logged_since(log_path, log_offset, CACHE_WARM), 300, "cache warm"
+    )
     return process
+
+
+def _logged_since(log_path: Path, offset: int, text: str) -> bool:
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        return text.encode() in log.read()
 
 
 def stop_operator(lab: Lab) -> None:

@@ -104,35 +104,6 @@ def serving(name: str, replicas: int = 2, calls: str | None = None, **container:
     return manifest
 
 
-def release(kube: Cluster, name: str, version: str) -> datetime:
-    """A rollout that changes only the image: its pods come up Ready as before. Returns when it was made."""
-    kube.apps.patch_namespaced_deployment(
-        name,
-        kube.namespace,
-        {
-            "spec": {
-                "template": {
-                    "spec": {"containers": [{"name": "app", "image": f"registry.example.com/{name}:{version}"}]}
-                }
-            }
-        },
-    )
-    made = datetime.now(UTC)
-
-    def rolled_out() -> bool:
-        found = kube.apps.read_namespaced_deployment(name, kube.namespace)
-        status = found.status
-        return bool(
-            status.observed_generation == found.metadata.generation
-            and status.updated_replicas == found.spec.replicas
-            and status.ready_replicas == found.spec.replicas
-            and (status.replicas or 0) == found.spec.replicas
-        )
-
-    wait_for(rolled_out, f"the rollout of {name} {version}")
-    return made
-
-
 # --- answers ---------------------------------------------------------------------------------------------------
 
 
@@ -219,8 +190,8 @@ def test_a_rollout_followed_by_errors_is_the_root_cause_though_no_pod_fails(kube
         kube.deploy(serving(name))
         kube.core.create_namespaced_service(ns, service(name))
     # Distractor: catalog is released first and keeps serving as before.
-    release(kube, "catalog", "2.4")
-    rolled = release(kube, "checkout", "1.9")
+    kube.release_image("catalog", "2.4")
+    rolled = kube.release_image("checkout", "1.9")
     fault = time.time() + 2  # the new release starts failing requests (its pods stay Ready)
     specs = [*_request_series(ns, "checkout", fault, errors_from=0), *_request_series(ns, "catalog", fault)]
     publish(lab, specs, f'http_requests_total{{namespace="{ns}", service="checkout"}}')
@@ -253,7 +224,7 @@ def test_a_rollout_after_the_errors_began_is_counter_evidence(kube: Cluster, lab
     kube.core.create_namespaced_service(ns, service("checkout"))
     fault = time.time() - 150  # the errors began two and a half minutes ago ...
     publish(lab, _request_series(ns, "checkout", fault, errors_from=0), f'http_requests_total{{namespace="{ns}"}}')
-    release(kube, "checkout", "1.9.1")  # ... and a release (a would-be fix, say) came after them
+    kube.release_image("checkout", "1.9.1")  # ... and a release (a would-be fix, say) came after them
     found = ask(
         kube,
         "why-5xx-still",
@@ -331,7 +302,7 @@ def test_a_callee_whose_service_port_was_changed_receives_no_traffic(kube: Clust
     kube.core.create_namespaced_service(ns, service("inventory"))
     kube.core.create_namespaced_service(ns, service("storefront"))
     # Distractor: the caller is released just before (its requests are what fail).
-    release(kube, "storefront", "3.2")
+    kube.release_image("storefront", "3.2")
     kube.core.patch_namespaced_service("inventory", ns, {"spec": {"ports": [{"port": 8080, "targetPort": 9090}]}})
     fault = time.time() + 2
     host = f"inventory.{ns}.svc.cluster.local:8080"

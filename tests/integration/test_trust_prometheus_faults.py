@@ -168,30 +168,6 @@ def _requests(namespace: str, name: str, reference: float, errors_from: float | 
     ]
 
 
-def _release(kube: Cluster, name: str, version: str) -> float:
-    """An image-only rollout: its pods come up Ready as before. Returns when it was made."""
-    image = {
-        "spec": {
-            "template": {"spec": {"containers": [{"name": "app", "image": f"registry.example.com/{name}:{version}"}]}}
-        }
-    }
-    kube.apps.patch_namespaced_deployment(name, kube.namespace, image)
-    made = time.time()
-
-    def rolled_out() -> bool:
-        found = kube.apps.read_namespaced_deployment(name, kube.namespace)
-        status = found.status
-        return bool(
-            status.observed_generation == found.metadata.generation
-            and status.updated_replicas == found.spec.replicas
-            and status.ready_replicas == found.spec.replicas
-            and (status.replicas or 0) == found.spec.replicas
-        )
-
-    wait_for(rolled_out, f"the rollout of {name} {version}")
-    return made
-
-
 def _build_world(lab: cluster.Lab, kube: Cluster) -> tuple[float, float]:
     """checkout and catalog serve requests; checkout's release 1.9 makes 70% of them fail, its pods stay Ready.
     Returns when the release was made and when the errors began."""
@@ -201,7 +177,7 @@ def _build_world(lab: cluster.Lab, kube: Cluster) -> tuple[float, float]:
         manifest["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": 8080}]
         kube.deploy(manifest)
         kube.core.create_namespaced_service(ns, service(name))
-    released = _release(kube, "checkout", "1.9")
+    released = kube.release_image("checkout", "1.9").timestamp()
     fault = max(released + ERRORS_AFTER_RELEASE_SECONDS, time.time() + 2)
     specs = [*_requests(ns, "checkout", fault, errors_from=0), *_requests(ns, "catalog", fault, errors_from=None)]
     lab.add_series(specs, history_seconds=HISTORY_SECONDS)  # restarts Prometheus to load the history

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from kubernetes import client
@@ -64,6 +65,27 @@ class Cluster:
         if wait_ready:
             name, replicas = manifest["metadata"]["name"], manifest["spec"]["replicas"]
             wait_for(lambda: self.ready_replicas(name) == replicas, f"Deployment {name} ready")
+
+    def release_image(self, name: str, version: str) -> datetime:
+        """An image-only rollout of Deployment `name` (container `app`): its pods come up Ready as before. Waits for
+        the rollout to finish; returns when it was made."""
+        image = f"registry.example.com/{name}:{version}"
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
+        self.apps.patch_namespaced_deployment(name, self.namespace, patch)
+        made = datetime.now(UTC)
+
+        def rolled_out() -> bool:
+            found: Any = self.apps.read_namespaced_deployment(name, self.namespace)
+            status = found.status
+            return bool(
+                status.observed_generation == found.metadata.generation
+                and status.updated_replicas == found.spec.replicas
+                and status.ready_replicas == found.spec.replicas
+                and (status.replicas or 0) == found.spec.replicas
+            )
+
+        wait_for(rolled_out, f"the rollout of {name} {version}")
+        return made
 
     def ready_replicas(self, name: str) -> int:
         status = self.apps.read_namespaced_deployment(name, self.namespace).status
